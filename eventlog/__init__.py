@@ -1,0 +1,51 @@
+"""eventlog: reliable first-party product-analytics events for trio and asyncio programs.
+
+Open one logger for the lifetime of your program, emit events from anywhere
+without blocking, and let the logger deliver them in batches, keep what could
+not be delivered on disk, retry with backoff and drain before exit::
+
+    async with eventlog.open_event_logger(config) as log:
+        log.log_event("app_started", {"cold_start_ms": 41.5})
+"""
+
+from __future__ import annotations
+
+from ._clock import Clock as Clock
+from ._clock import SystemClock as SystemClock
+from ._config import Config as Config
+from ._exceptions import ConfigError as ConfigError
+from ._exceptions import EventlogError as EventlogError
+from ._exceptions import ExporterShutdownError as ExporterShutdownError
+from ._logger import EventLogger as EventLogger
+from ._logger import current_logger as current_logger
+from ._logger import log_event as log_event
+from ._logger import open_event_logger as open_event_logger
+from ._stats import Stats as Stats
+from ._version import __version__ as __version__
+
+__all__ = [
+    "Clock",
+    "Config",
+    "ConfigError",
+    "EventLogger",
+    "EventlogError",
+    "ExporterShutdownError",
+    "Stats",
+    "SystemClock",
+    "__version__",
+    "current_logger",
+    "log_event",
+    "open_event_logger",
+]
+
+
+def _fixup_module_metadata() -> None:
+    # trio's trick: show eventlog.Config, not eventlog._config.Config, in reprs and docs.
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("eventlog._"):
+            obj.__module__ = __name__
+
+
+_fixup_module_metadata()
+del _fixup_module_metadata

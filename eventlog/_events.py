@@ -1,0 +1,127 @@
+"""The wire format (design §3) as frozen msgspec Structs.
+
+An event is encoded once, when its batch is built, into the bytes of its
+envelope; retries and the spool reuse those bytes, so the ``event_id`` and
+every other field stay identical on every attempt. Fields with no value are
+omitted (``omit_defaults``), never sent as ``null``.
+
+These Structs are also written to the spool: follow msgspec's schema
+evolution rules (new fields get defaults, no field is ever renamed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+import msgspec
+
+__all__ = [
+    "Auth",
+    "Batch",
+    "Envelope",
+    "ExperimentEvent",
+    "ExperimentEventData",
+    "InternalEvent",
+    "InternalEventData",
+    "ProcessInfo",
+    "ServiceInfo",
+    "format_timestamp",
+]
+
+
+class Auth(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Account identifiers of the user the event is about."""
+
+    account_uuid: str | None = None
+    organization_uuid: str | None = None
+
+
+class ServiceInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """The emitting application."""
+
+    name: str
+    version: str
+
+
+class ProcessInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Facts about the emitting process at the time of the event."""
+
+    pid: int
+    uptime_s: float | None = None
+    rss_bytes: int | None = None
+
+
+class InternalEventData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``event_data`` of an ``InternalEvent``."""
+
+    event_id: str
+    event_name: str
+    client_timestamp: str
+    session_id: str | None = None
+    device_id: str | None = None
+    email: str | None = None
+    auth: Auth | None = None
+    env: dict[str, str | int | float | bool] | None = None
+    process: ProcessInfo | None = None
+    service: ServiceInfo | None = None
+    sample_rate: float | None = None
+    skill_name: str | None = None
+    plugin_name: str | None = None
+    marketplace_name: str | None = None
+    additional_metadata: str | None = None
+
+
+class InternalEvent(msgspec.Struct, frozen=True, tag_field="event_type", tag="InternalEvent"):
+    """An application event: ``{"event_type": "InternalEvent", "event_data": {...}}``."""
+
+    event_data: InternalEventData
+
+
+class ExperimentEventData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``event_data`` of an ``ExperimentEvent``."""
+
+    event_id: str
+    timestamp: str
+    experiment_id: str
+    variation_id: int
+    environment: str = "production"
+    user_attributes: str | None = None
+    experiment_metadata: str | None = None
+    device_id: str | None = None
+    session_id: str | None = None
+    auth: Auth | None = None
+
+
+class ExperimentEvent(
+    msgspec.Struct, frozen=True, tag_field="event_type", tag="ExperimentEvent"
+):
+    """An experiment assignment: ``{"event_type": "ExperimentEvent", ...}``."""
+
+    event_data: ExperimentEventData
+
+
+Envelope = InternalEvent | ExperimentEvent
+"""One element of a batch's ``events`` list."""
+
+
+class Batch(msgspec.Struct, frozen=True):
+    """The body of one POST: ``{"events": [...]}``."""
+
+    events: list[Envelope]
+
+
+_TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
+
+
+def format_timestamp(wall: float) -> str:
+    """RFC 3339 UTC with exactly three fraction digits and ``Z``.
+
+    Truncates to the millisecond, so a timestamp never lies in the future.
+
+    >>> format_timestamp(0.0015)
+    '1970-01-01T00:00:00.001Z'
+    """
+    millis = int(wall * 1000)
+    seconds, fraction = divmod(millis, 1000)
+    return f"{time.strftime(_TIMESTAMP_FORMAT, time.gmtime(seconds))}.{fraction:03d}Z"

@@ -1,0 +1,355 @@
+"""Sending records over HTTP: chunking, one POST, response classification (design §4).
+
+The exporter knows nothing of queues, spools or backoff: it sends the records
+it is given and marks each one ``ACKED``, ``DROPPED`` or ``FAILED`` (or leaves
+it ``PENDING`` when it was never sent), and reports what the server said. The
+pipeline decides what that means for the spool and the backoff timer.
+
+The HTTP boundary is an ``httpx.AsyncBaseTransport``. httpx leaves timeouts to
+the transport and ``MockTransport`` ignores them (style pitfall 1), so every
+POST runs under our own deadline on the injected clock.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import gzip
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Final, final
+
+import httpx
+import msgspec
+
+from ._clock import Clock, deadline_scope, sleep
+from ._config import Config
+from ._spool import Record, RecordState
+from ._stats import Counters
+from ._version import __version__
+
+__all__ = ["AuthProvider", "Exporter", "Killswitch", "Outcome", "classify", "parse_retry_after"]
+
+logger = logging.getLogger("eventlog")
+
+AuthProvider = Callable[[], Mapping[str, str] | None]
+"""Returns the auth headers to send, or None when no credentials are available."""
+Killswitch = Callable[[], bool]
+"""Returns True while no byte may go on the network."""
+
+_BODY_HEAD: Final = b'{"events":['
+_BODY_TAIL: Final = b"]}"
+_MESSAGE_LIMIT: Final = 300
+
+
+class Outcome(enum.Enum):
+    """What one response (or the lack of one) means for the events it carried."""
+
+    SUCCESS = enum.auto()
+    """2xx: acknowledged."""
+    UNAUTHORIZED = enum.auto()
+    """401: resend once without auth, if auth was sent."""
+    TOO_LARGE = enum.auto()
+    """413: split the chunk and resend the halves."""
+    PERMANENT = enum.auto()
+    """400, 422: the server will never take these events; drop and count them."""
+    RETRYABLE = enum.auto()
+    """Everything else: keep the events and retry after a backoff."""
+    KILLED = enum.auto()
+    """The killswitch was on; nothing was sent."""
+
+
+def classify(status: int) -> Outcome:
+    """The :class:`Outcome` of an HTTP status code.
+
+    >>> [classify(s).name for s in (200, 204, 401, 413, 400, 422, 429, 503, 404)]
+    ['SUCCESS', 'SUCCESS', 'UNAUTHORIZED', 'TOO_LARGE', 'PERMANENT', 'PERMANENT', 'RETRYABLE', 'RETRYABLE', 'RETRYABLE']
+    """
+    if 200 <= status < 300:
+        return Outcome.SUCCESS
+    if status == 401:
+        return Outcome.UNAUTHORIZED
+    if status == 413:
+        return Outcome.TOO_LARGE
+    if status in (400, 422):
+        return Outcome.PERMANENT
+    return Outcome.RETRYABLE
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header, or None.
+
+    Accepts delta-seconds and HTTP dates (relative to the wall time ``now``);
+    anything else is ignored.
+
+    >>> parse_retry_after("12", now=0.0)
+    12.0
+    >>> parse_retry_after("Thu, 01 Jan 1970 00:01:00 GMT", now=30.0)
+    30.0
+    >>> parse_retry_after("soon", now=0.0) is None
+    True
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+class _ErrorBody(msgspec.Struct):
+    error: _ErrorDetail | str | None = None
+    message: str | None = None
+    detail: str | None = None
+    code: str | None = None
+
+
+class _ErrorDetail(msgspec.Struct):
+    type: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+def _describe(response: httpx.Response) -> str:
+    """``request-id=…, status=…, code=…, message`` from an error response.
+
+    Built from the response only, never from the request, so auth headers
+    cannot leak into logs.
+    """
+    parts: list[str] = []
+    request_id = response.headers.get("request-id") or response.headers.get("x-request-id")
+    if request_id:
+        parts.append(f"request-id={request_id}")
+    parts.append(f"status={response.status_code}")
+    code: str | None = None
+    message: str | None = None
+    try:
+        body = msgspec.json.decode(response.content, type=_ErrorBody)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        text = response.text.strip()
+        message = text or None
+    else:
+        if isinstance(body.error, _ErrorDetail):
+            code = body.error.code or body.error.type
+            message = body.error.message
+        elif isinstance(body.error, str):
+            message = body.error
+        code = code or body.code
+        message = message or body.message or body.detail
+    if code:
+        parts.append(f"code={code}")
+    if message:
+        parts.append(message[:_MESSAGE_LIMIT])
+    return ", ".join(parts)
+
+
+@final
+class _Reply:
+    """What one POST (with its 401 fallback) came to."""
+
+    __slots__ = ("context", "outcome", "retry_after")
+
+    def __init__(self, outcome: Outcome, context: str = "", retry_after: float | None = None):
+        self.outcome = outcome
+        self.context = context
+        self.retry_after = retry_after
+
+
+@final
+class ExportReport:
+    """What one export learnt about the server, beyond each record's state."""
+
+    __slots__ = ("context", "failed_posts", "killed", "retry_after", "server_answered")
+
+    def __init__(self) -> None:
+        self.failed_posts = 0
+        self.killed = False
+        self.server_answered = False
+        self.retry_after: float | None = None
+        self.context = ""
+
+
+BetweenChunks = Callable[[], Awaitable[bool]]
+"""Called between chunks; returning False stops the export there."""
+
+
+@final
+class Exporter:
+    """Posts records for one logger."""
+
+    def __init__(
+        self,
+        config: Config,
+        client: httpx.AsyncClient,
+        *,
+        clock: Clock,
+        counters: Counters,
+        auth: AuthProvider | None,
+        killswitch: Killswitch | None,
+    ) -> None:
+        self._config = config
+        self._client = client
+        self._clock = clock
+        self._counters = counters
+        self._auth = None if config.skip_auth else auth
+        self._killswitch = killswitch
+        self._url = config.endpoint
+        self._headers = {
+            "Content-Type": "application/json",
+            "User-Agent": (
+                f"eventlog-python/{__version__} {config.service_name}/{config.service_version}"
+            ),
+            "x-service-name": config.service_name,
+        }
+        if config.gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._callback_errors_logged: set[str] = set()
+
+    def is_killed(self) -> bool:
+        """Probe the killswitch; an exception from it counts as killed."""
+        if self._killswitch is None:
+            return False
+        try:
+            return bool(self._killswitch())
+        except Exception as exc:  # noqa: BLE001 -- a user callback must not break delivery
+            self._log_callback_error("killswitch", exc)
+            return True
+
+    async def send(
+        self,
+        records: Sequence[Record],
+        report: ExportReport,
+        *,
+        between_chunks: BetweenChunks | None = None,
+    ) -> None:
+        """Send ``records`` in chunks of ``max_export_batch_size``, ``batch_delay`` apart.
+
+        The first chunk that fails stops the export: it and every later chunk
+        stay unsent (design §4, the original's short-circuit).
+        """
+        size = self._config.max_export_batch_size
+        for start in range(0, len(records), size):
+            if start:
+                if self._config.batch_delay:
+                    await sleep(self._clock, self._config.batch_delay)
+                if between_chunks is not None and not await between_chunks():
+                    return
+            if not await self._send_chunk(records[start : start + size], report):
+                logger.debug(
+                    "export stopped at chunk %d of %d (%s); %d events left unsent",
+                    start // size + 1,
+                    -(-len(records) // size),
+                    report.context,
+                    len(records) - start,
+                )
+                return
+
+    async def _send_chunk(self, chunk: Sequence[Record], report: ExportReport) -> bool:
+        """Post one chunk; False if the export must stop here."""
+        reply = await self._post(chunk)
+        outcome = reply.outcome
+        if outcome is Outcome.SUCCESS:
+            report.server_answered = True
+            for record in chunk:
+                record.state = RecordState.ACKED
+            logger.debug("exported %d events", len(chunk))
+            return True
+        if outcome is Outcome.KILLED:
+            report.killed = True
+            report.context = "killswitch active"
+            return False
+        if outcome is Outcome.TOO_LARGE:
+            report.server_answered = True
+            if len(chunk) == 1:
+                chunk[0].state = RecordState.DROPPED
+                self._counters.dropped_permanent += 1
+                logger.debug("event dropped: too large to send alone (%s)", reply.context)
+                return True
+            half = len(chunk) // 2
+            logger.debug("413 for %d events; sending two halves", len(chunk))
+            return await self._send_chunk(chunk[:half], report) and await self._send_chunk(
+                chunk[half:], report
+            )
+        if outcome is Outcome.PERMANENT:
+            report.server_answered = True
+            for record in chunk:
+                record.state = RecordState.DROPPED
+            self._counters.dropped_permanent += len(chunk)
+            logger.debug("server refused %d events for good: %s", len(chunk), reply.context)
+            return True
+        # RETRYABLE, and a 401 that persisted without auth.
+        for record in chunk:
+            record.state = RecordState.FAILED
+        report.failed_posts += 1
+        report.context = reply.context
+        if reply.retry_after is not None:
+            report.retry_after = reply.retry_after
+        self._counters.export_failures += 1
+        logger.debug("POST of %d events failed: %s", len(chunk), reply.context)
+        return False
+
+    async def _post(self, chunk: Sequence[Record]) -> _Reply:
+        """One POST of ``chunk``, resent once without auth after a 401."""
+        if self.is_killed():
+            return _Reply(Outcome.KILLED)
+        body = b"".join((_BODY_HEAD, b",".join(r.payload for r in chunk), _BODY_TAIL))
+        if self._config.gzip:
+            body = gzip.compress(body, compresslevel=6)
+        auth = self._auth_headers()
+        reply = await self._post_once(body, auth)
+        if reply.outcome is Outcome.UNAUTHORIZED and auth:
+            logger.debug("401 with auth (%s); resending once without auth", reply.context)
+            if self.is_killed():
+                return _Reply(Outcome.KILLED)
+            reply = await self._post_once(body, None)
+        return reply
+
+    async def _post_once(self, body: bytes, auth: Mapping[str, str] | None) -> _Reply:
+        headers = self._headers if not auth else {**self._headers, **auth}
+        timeout = self._config.export_timeout
+        response: httpx.Response | None = None
+        async with deadline_scope(self._clock, timeout) as scope:
+            try:
+                response = await self._client.post(self._url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                # str(exc) names the failure, never the request headers.
+                return _Reply(Outcome.RETRYABLE, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 -- a faulty transport is an outage, not a crash
+                return _Reply(Outcome.RETRYABLE, f"transport error {type(exc).__name__}: {exc}")
+        if response is None or scope.cancelled_caught:
+            return _Reply(Outcome.RETRYABLE, f"timeout after {timeout:g}s")
+        outcome = classify(response.status_code)
+        if outcome is Outcome.SUCCESS:
+            return _Reply(outcome)
+        retry_after = None
+        if response.status_code in (429, 503):
+            retry_after = parse_retry_after(
+                response.headers.get("retry-after"), now=self._clock.wall_time()
+            )
+        return _Reply(outcome, _describe(response), retry_after)
+
+    def _auth_headers(self) -> Mapping[str, str] | None:
+        if self._auth is None:
+            return None
+        try:
+            headers = self._auth()
+        except Exception as exc:  # noqa: BLE001 -- no auth is the conservative answer
+            self._log_callback_error("auth", exc)
+            return None
+        return dict(headers) if headers else None
+
+    def _log_callback_error(self, name: str, exc: Exception) -> None:
+        # Logged once per callback: a broken callback is called on every POST.
+        # Only the exception type: its message might carry a token.
+        if name not in self._callback_errors_logged:
+            self._callback_errors_logged.add(name)
+            logger.warning("eventlog: the %s callback raised %s", name, type(exc).__name__)

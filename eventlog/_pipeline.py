@@ -1,0 +1,280 @@
+"""The batch processor: queue, export, spool, backoff and drain in one task (design §4).
+
+One task owns every decision, so there is no lock and no race between an
+export, a retry and a shutdown. Each turn of its loop does one unit of work:
+
+1. Export the queue when ``max_export_batch_size`` events wait, when
+   ``scheduled_delay`` has passed, or when ``flush()`` asked. While a backoff
+   timer is pending the export does not POST: its events go straight to the
+   spool, and the timer's retry stays the one probe of a failing server.
+2. Otherwise, when the spool holds events and no backoff timer is pending,
+   drain it: send its records in chunks. Between chunks the queue is exported
+   if due, so a long drain never starves new events.
+3. Otherwise sleep until the next scheduled export or the backoff deadline,
+   or until ``log_event``/``flush``/shutdown wakes it.
+
+After every export or drain, ``_settle`` applies what the exporter learnt:
+acknowledged records are counted (and leave the spool), failed ones have
+their attempt count raised (dropped once it reaches ``max_attempts``), the rest
+is spooled; a failure schedules the single backoff timer
+(``min(base * failures**2, max)``, jittered, ``Retry-After`` as a floor) and a
+server answer resets it, which makes the spool drain at once.
+
+Shutdown sets ``closing``: the loop exports the queue one last time and
+returns. If the shutdown budget runs out first, the task is cancelled; the
+``finally`` of the export in flight spools whatever was not acknowledged, and
+:meth:`Pipeline.spool_leftovers` spools what was still queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from typing import final
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ._backoff import backoff_delay
+from ._clock import Clock, wait_event_until
+from ._config import Config
+from ._exporter import Exporter, ExportReport
+from ._spool import Record, RecordState, Spool
+from ._stats import Counters
+from ._transform import InvalidEventError, RawEvent, Transformer
+
+__all__ = ["Pipeline"]
+
+logger = logging.getLogger("eventlog")
+
+
+@final
+class Pipeline:
+    """The queue and the task that delivers it, for one logger."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        exporter: Exporter,
+        spool: Spool,
+        transformer: Transformer,
+        counters: Counters,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        self.config = config
+        self.queue: deque[RawEvent] = deque()
+        self._exporter = exporter
+        self._spool = spool
+        self._transformer = transformer
+        self._counters = counters
+        self._clock = clock
+        self._rng = rng
+        self._wake = anyio.Event()
+        self._progress = anyio.Event()
+        self._stopped = anyio.Event()
+        self._flush_requested = False
+        self._closing = False
+        # Raw events taken from the queue whose fate is settled; flush() waits on it.
+        self._resolved = 0
+        self._failures = 0
+        # Bumped by every failure, so a drain does not undo a backoff that an
+        # export nested inside it has just scheduled.
+        self._failure_epoch = 0
+        self._retry_at: float | None = None
+        self._next_export = 0.0
+
+    # -- called from the logger ------------------------------------------------
+
+    def wake(self) -> None:
+        """Have the task look at its queue now."""
+        self._wake.set()
+
+    async def flush(self, target: int) -> None:
+        """Return once the first ``target`` queued events are exported or spooled."""
+        while self._resolved < target and not self._stopped.is_set():
+            self._flush_requested = True
+            progress = self._progress
+            self._wake.set()
+            await progress.wait()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The batch processor task; returns after the final export on shutdown."""
+        self._next_export = self._clock.monotonic() + self.config.scheduled_delay
+        task_status.started()
+        try:
+            await self._loop()
+        finally:
+            self._stopped.set()
+            self._notify_progress()
+
+    def begin_close(self) -> None:
+        """Stop the loop after one last export of the queue."""
+        self._closing = True
+        self._wake.set()
+
+    async def wait_stopped(self) -> None:
+        """Wait for the task to finish its final export."""
+        await self._stopped.wait()
+
+    def spool_leftovers(self) -> None:
+        """Write what is still queued to the spool; synchronous, for shutdown."""
+        records, taken = self._take_queue()
+        self._resolved += taken
+        if records:
+            self._counters.spooled += len(records)
+            self._spool.append(records)
+            logger.debug("shutdown: %d queued events spooled for the next run", len(records))
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failed deliveries; 0 once the server answers."""
+        return self._failures
+
+    # -- the task ---------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        clock = self._clock
+        while not self._closing:
+            now = clock.monotonic()
+            if self._export_due(now):
+                await self._export_queue()
+                continue
+            if now >= self._next_export:
+                self._next_export = now + self.config.scheduled_delay
+            if self._flush_requested:
+                self._flush_requested = False
+                self._notify_progress()
+            if self._spool.records and not self._backoff_pending(now):
+                await self._drain()
+                continue
+            deadline = self._next_export
+            if self._spool.records and self._retry_at is not None:
+                deadline = min(deadline, self._retry_at)
+            # No await since the checks above, so no wake-up can slip in between.
+            self._wake = anyio.Event()
+            await wait_event_until(clock, self._wake, deadline)
+        await self._export_queue()
+
+    def _export_due(self, now: float) -> bool:
+        return bool(self.queue) and (
+            self._flush_requested
+            or self._closing
+            or len(self.queue) >= self.config.max_export_batch_size
+            or now >= self._next_export
+        )
+
+    def _backoff_pending(self, now: float) -> bool:
+        return self._retry_at is not None and now < self._retry_at
+
+    def _notify_progress(self) -> None:
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    def _take_queue(self) -> tuple[list[Record], int]:
+        """Encode and empty the queue: ``(records, raw events taken)``."""
+        queue = self.queue
+        raws = list(queue)
+        queue.clear()
+        records: list[Record] = []
+        encode = self._transformer.encode
+        for raw in raws:
+            try:
+                records.append(Record(encode(raw)))
+            except InvalidEventError as exc:
+                self._counters.dropped_invalid += 1
+                logger.debug("event %r dropped: %s", raw[0], exc)
+        return records, len(raws)
+
+    async def _export_queue(self) -> None:
+        self._flush_requested = False
+        self._next_export = self._clock.monotonic() + self.config.scheduled_delay
+        records, taken = self._take_queue()
+        report = ExportReport()
+        try:
+            if records and not self._backoff_pending(self._clock.monotonic()):
+                await self._exporter.send(records, report)
+        finally:
+            # Runs on cancellation too (shutdown budget spent): nothing in
+            # flight is lost, it is settled into the spool.
+            self._settle(records, report, from_spool=False, epoch=self._failure_epoch)
+            self._resolved += taken
+            self._notify_progress()
+
+    async def _drain(self) -> None:
+        records = list(self._spool.records)
+        logger.debug("draining %d spooled events", len(records))
+        report = ExportReport()
+        epoch = self._failure_epoch
+        try:
+            await self._exporter.send(records, report, between_chunks=self._between_chunks)
+        finally:
+            self._settle(records, report, from_spool=True, epoch=epoch)
+
+    async def _between_chunks(self) -> bool:
+        if self._closing:
+            return False
+        if self._export_due(self._clock.monotonic()):
+            await self._export_queue()
+        return not self._backoff_pending(self._clock.monotonic())
+
+    def _settle(
+        self, records: list[Record], report: ExportReport, *, from_spool: bool, epoch: int
+    ) -> None:
+        counters = self._counters
+        max_attempts = self.config.max_attempts
+        acked = dropped = gave_up = 0
+        keep: list[Record] = []
+        for record in records:
+            state = record.state
+            if state is RecordState.ACKED:
+                acked += 1
+                continue
+            if state is RecordState.DROPPED:
+                dropped += 1
+                continue
+            if state is RecordState.FAILED:
+                record.attempts += 1
+                if max_attempts is not None and record.attempts >= max_attempts:
+                    record.state = RecordState.DROPPED
+                    gave_up += 1
+                    continue
+                record.state = RecordState.PENDING
+            keep.append(record)
+        counters.exported += acked
+        counters.dropped_max_attempts += gave_up
+        if gave_up:
+            logger.debug("%d events dropped after %s failed POSTs", gave_up, max_attempts)
+        if from_spool:
+            counters.replayed += acked
+            if acked or dropped or gave_up or report.failed_posts:
+                self._spool.settle()
+        elif keep:
+            counters.spooled += len(keep)
+            self._spool.append(keep)
+
+        if report.failed_posts or report.killed:
+            self._failures += 1
+            self._failure_epoch += 1
+            delay = backoff_delay(
+                self._failures,
+                base=self.config.base_backoff,
+                maximum=self.config.max_backoff,
+                jitter=self.config.backoff_jitter,
+                rng=self._rng,
+                retry_after=report.retry_after,
+            )
+            self._retry_at = self._clock.monotonic() + delay
+            logger.debug(
+                "delivery failed %d time(s) in a row (%s); retrying in %.3gs",
+                self._failures,
+                report.context,
+                delay,
+            )
+        elif report.server_answered and epoch == self._failure_epoch:
+            if self._failures:
+                logger.debug("server answered again after %d failures", self._failures)
+            self._failures = 0
+            self._retry_at = None

@@ -1,0 +1,91 @@
+"""Replay of earlier runs' spool files (design §5).
+
+At start a background task looks for every spool file in the storage
+directory, whatever its session, oldest first, and takes over each one that
+no live run holds: its records are appended (fsync'd) to this run's spool and
+only then is the old file deleted, so a crash in between leaves the events on
+disk twice (the server deduplicates by ``event_id``) but never zero times.
+A file locked by a live logger, in this process or another, is never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import anyio.lowlevel
+
+from ._spool import TEMP_SUFFIX, Spool, SpoolFile, parse_file_name
+from ._stats import Counters
+
+__all__ = ["find_spool_files", "replay_earlier_runs"]
+
+logger = logging.getLogger("eventlog")
+
+
+def find_spool_files(directory: str, *, exclude: str = "") -> tuple[list[str], list[str]]:
+    """``(spool files oldest first, leftover temp files)`` in ``directory``.
+
+    Temp files are what a run that died in the middle of a rewrite left
+    behind; the file they were to replace is still there.
+    """
+    found: list[tuple[float, str, str]] = []
+    temps: list[str] = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            if entry.path == exclude or not entry.is_file(follow_symlinks=False):
+                continue
+            if name.endswith(TEMP_SUFFIX):
+                if parse_file_name(name[: -len(TEMP_SUFFIX)]) is not None:
+                    temps.append(entry.path)
+                continue
+            if parse_file_name(name) is None:
+                continue
+            found.append((entry.stat(follow_symlinks=False).st_mtime, name, entry.path))
+    found.sort()
+    return [path for _, _, path in found], temps
+
+
+async def replay_earlier_runs(spool: Spool, counters: Counters, wake: Callable[[], None]) -> None:
+    """Take over every unlocked spool file of earlier runs into ``spool``."""
+    try:
+        paths, temps = find_spool_files(spool.directory, exclude=spool.path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        logger.debug("spool directory %s not listed: %s", spool.directory, exc)
+        return
+    for temp in temps:
+        claimed = SpoolFile.claim(temp, counters=Counters())  # not read: never counted
+        if claimed is not None:
+            _remove(claimed)
+    taken = 0
+    for path in paths:
+        await anyio.lowlevel.checkpoint()
+        claimed = SpoolFile.claim(path, counters)
+        if claimed is None:
+            logger.debug("spool file %s is held by a live logger; left alone", path)
+            continue
+        records = claimed.records
+        if records:
+            spool.append(records)
+            if not all(r.persisted for r in records):
+                # Our copy did not reach the disk: keep theirs for a later run.
+                claimed.release()
+                wake()
+                continue
+        _remove(claimed)
+        taken += len(records)
+        logger.debug("took over %d events from %s", len(records), path)
+        wake()
+    if taken:
+        logger.debug("replaying %d events of earlier runs", taken)
+
+
+def _remove(claimed: SpoolFile) -> None:
+    try:
+        claimed.remove()
+    except OSError as exc:
+        logger.debug("spool file %s not removed: %s", claimed.path, exc)

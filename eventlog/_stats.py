@@ -1,0 +1,130 @@
+"""Counters: the frozen :class:`Stats` snapshot and the logger's private tallies.
+
+Every count is in events. Every ``except`` on a fire-and-forget path bumps
+one of these, so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+import msgspec
+
+__all__ = ["Counters", "Stats"]
+
+
+class Stats(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of one logger's counters, taken by :attr:`EventLogger.stats`.
+
+    Every count is in events. Once the logger is idle and its block has
+    exited, every emitted event is accounted for exactly once::
+
+        emitted == exported + dropped_invalid + dropped_max_attempts + dropped_permanent
+                   + dropped_spool_limit + dropped_disk_error + (events left in the spool)
+
+    ``replayed`` is the part of ``exported`` that had been spooled first,
+    and ``sampled_out``, ``dropped_queue_full``, ``dropped_killed`` and
+    ``dropped_after_shutdown`` count calls that were refused before queueing.
+
+    Example:
+        >>> import eventlog
+        >>> eventlog.Stats().exported
+        0
+    """
+
+    emitted: int = 0
+    """Events accepted by ``log_event`` and queued for delivery."""
+    sampled_out: int = 0
+    """Events not kept by sampling."""
+    dropped_invalid: int = 0
+    """Events whose name or metadata was invalid."""
+    dropped_queue_full: int = 0
+    """Events refused because ``max_queue_size`` events were already queued."""
+    dropped_killed: int = 0
+    """Events refused because the killswitch reported true."""
+    dropped_after_shutdown: int = 0
+    """Events logged after the ``open_event_logger`` block was left."""
+    exported: int = 0
+    """Events the server acknowledged with a 2xx, replayed ones included."""
+    export_failures: int = 0
+    """Failed POSTs (not events): each retryable failure of one request."""
+    spooled: int = 0
+    """Events written to the spool because they could not be delivered yet."""
+    replayed: int = 0
+    """Events read back from the spool (this run's or an earlier one's) and acknowledged."""
+    dropped_max_attempts: int = 0
+    """Events dropped because their own failed POSTs reached ``max_attempts``."""
+    dropped_permanent: int = 0
+    """Events the server refused for good (400, 422) or too large alone (413)."""
+    dropped_spool_limit: int = 0
+    """Events dropped to keep the spool within its size and age limits."""
+    dropped_disk_error: int = 0
+    """Events lost because the disk refused them and the logger then stopped."""
+    spool_corrupt_lines: int = 0
+    """Spool lines skipped because they were torn, corrupt or failed their checksum."""
+    queue_depth: int = 0
+    """Events in memory waiting for the next export, at the time of the snapshot."""
+    spool_bytes: int = 0
+    """Bytes of this run's spool file, at the time of the snapshot."""
+
+
+@final
+class Counters:
+    """The mutable tallies behind :class:`Stats`; private to one logger."""
+
+    __slots__ = (
+        "dropped_after_shutdown",
+        "dropped_disk_error",
+        "dropped_invalid",
+        "dropped_killed",
+        "dropped_max_attempts",
+        "dropped_permanent",
+        "dropped_queue_full",
+        "dropped_spool_limit",
+        "emitted",
+        "export_failures",
+        "exported",
+        "replayed",
+        "sampled_out",
+        "spool_corrupt_lines",
+        "spooled",
+    )
+
+    def __init__(self) -> None:
+        self.emitted = 0
+        self.sampled_out = 0
+        self.dropped_invalid = 0
+        self.dropped_queue_full = 0
+        self.dropped_killed = 0
+        self.dropped_after_shutdown = 0
+        self.exported = 0
+        self.export_failures = 0
+        self.spooled = 0
+        self.replayed = 0
+        self.dropped_max_attempts = 0
+        self.dropped_permanent = 0
+        self.dropped_spool_limit = 0
+        self.dropped_disk_error = 0
+        self.spool_corrupt_lines = 0
+
+    def snapshot(self, *, queue_depth: int, spool_bytes: int) -> Stats:
+        """Freeze the tallies together with the two gauges."""
+        return Stats(
+            emitted=self.emitted,
+            sampled_out=self.sampled_out,
+            dropped_invalid=self.dropped_invalid,
+            dropped_queue_full=self.dropped_queue_full,
+            dropped_killed=self.dropped_killed,
+            dropped_after_shutdown=self.dropped_after_shutdown,
+            exported=self.exported,
+            export_failures=self.export_failures,
+            spooled=self.spooled,
+            replayed=self.replayed,
+            dropped_max_attempts=self.dropped_max_attempts,
+            dropped_permanent=self.dropped_permanent,
+            dropped_spool_limit=self.dropped_spool_limit,
+            dropped_disk_error=self.dropped_disk_error,
+            spool_corrupt_lines=self.spool_corrupt_lines,
+            queue_depth=queue_depth,
+            spool_bytes=spool_bytes,
+        )

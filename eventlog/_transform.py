@@ -1,0 +1,101 @@
+"""From what the application logged to the bytes of a wire envelope (design §3).
+
+``log_event`` only records ``(name, metadata, wall_time)``: the work of
+validating, stamping an ``event_id`` and encoding happens here, off the
+caller's path, when the batch is built.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import uuid
+from collections.abc import Mapping
+from typing import Final, final
+
+import msgspec
+
+from ._config import Config
+from ._events import InternalEvent, InternalEventData, ServiceInfo, format_timestamp
+
+__all__ = ["PROTO_PREFIX", "InvalidEventError", "RawEvent", "Transformer"]
+
+PROTO_PREFIX: Final = "_PROTO_"
+# design §3: the _PROTO_ names hoisted to top-level fields; every other _PROTO_ key is stripped.
+_HOISTED: Final = ("skill_name", "plugin_name", "marketplace_name")
+MAX_NAME_LENGTH: Final = 256
+
+Scalar = int | float | bool | None
+RawEvent = tuple[str, Mapping[str, Scalar] | None, float]
+"""What ``log_event`` queues: name, metadata, wall time at emit."""
+
+
+class InvalidEventError(ValueError):
+    """An event's name or metadata breaks the rules of design §3."""
+
+
+@final
+class Transformer:
+    """Turns raw events into encoded envelopes for one logger."""
+
+    def __init__(self, config: Config) -> None:
+        self._session_id = config.session_id
+        self._service = ServiceInfo(name=config.service_name, version=config.service_version)
+        self._encoder = msgspec.json.Encoder()
+
+    def encode(self, raw: RawEvent) -> bytes:
+        """Validate ``raw`` and return its envelope as JSON bytes.
+
+        Raises:
+            InvalidEventError: the name or a metadata entry is invalid.
+        """
+        name, metadata, wall = raw
+        _check_name(name)
+        hoisted: dict[str, str] = {}
+        rest: dict[str, Scalar] = {}
+        if metadata:
+            for key, value in metadata.items():
+                if not isinstance(key, str):
+                    raise InvalidEventError(f"metadata key {key!r} is not a string")
+                if key.startswith(PROTO_PREFIX):
+                    field = key[len(PROTO_PREFIX) :]
+                    if field in _HOISTED and isinstance(value, str):
+                        hoisted[field] = value
+                    continue
+                _check_value(key, value)
+                rest[key] = value
+        data = InternalEventData(
+            event_id=uuid.uuid4().hex,
+            event_name=name,
+            client_timestamp=format_timestamp(wall),
+            session_id=self._session_id,
+            service=self._service,
+            additional_metadata=(
+                base64.b64encode(self._encoder.encode(rest)).decode("ascii") if rest else None
+            ),
+            **hoisted,
+        )
+        return self._encoder.encode(InternalEvent(data))
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise InvalidEventError(f"event name {name!r} must be a non-empty string")
+    if len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise InvalidEventError(
+            f"event name {name[:40]!r} must be printable and at most {MAX_NAME_LENGTH} characters"
+        )
+
+
+def _check_value(key: str, value: object) -> None:
+    # bool is an int: accepted as itself. Strings leak code and paths (design §1).
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidEventError(f"metadata {key!r}: {value!r} is not a finite number")
+        return
+    raise InvalidEventError(
+        f"metadata {key!r}: {type(value).__name__} values are not allowed "
+        "(int, float, bool or None; strings only under _PROTO_ keys)"
+    )

@@ -1,0 +1,42 @@
+"""Fakes for testing code that uses eventlog, the way ``trio.testing`` gives ``MockClock``.
+
+Not imported by ``import eventlog``: production code never pulls this in.
+
+* :class:`CapturingTransport`: a fake collector to pass as
+  ``open_event_logger(transport=...)``; decodes every batch and scripts
+  failures, outages, 401s, 413s and latency in virtual time.
+* :class:`FrozenWallClock`: reproducible event timestamps under trio's
+  autojump clock.
+* The wire types (:class:`Batch`, :class:`InternalEvent`, ...) that captured
+  events decode into.
+"""
+
+from __future__ import annotations
+
+from .._events import Auth as Auth
+from .._events import Batch as Batch
+from .._events import Envelope as Envelope
+from .._events import ExperimentEvent as ExperimentEvent
+from .._events import ExperimentEventData as ExperimentEventData
+from .._events import InternalEvent as InternalEvent
+from .._events import InternalEventData as InternalEventData
+from .._events import ProcessInfo as ProcessInfo
+from .._events import ServiceInfo as ServiceInfo
+from ._clock import FrozenWallClock as FrozenWallClock
+from ._transport import CapturedRequest as CapturedRequest
+from ._transport import CapturingTransport as CapturingTransport
+
+__all__ = [
+    "Auth",
+    "Batch",
+    "CapturedRequest",
+    "CapturingTransport",
+    "Envelope",
+    "ExperimentEvent",
+    "ExperimentEventData",
+    "FrozenWallClock",
+    "InternalEvent",
+    "InternalEventData",
+    "ProcessInfo",
+    "ServiceInfo",
+]

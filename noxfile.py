@@ -1,0 +1,53 @@
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``demo``, ``bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_external_run = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _group(name: str) -> list[str]:
+    """Requirements of a dependency group (pip < 25.1 cannot install groups itself)."""
+    return nox.project.dependency_groups(PYPROJECT, name)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite with branch coverage."""
+    session.install("-e", ".", *_group("tests"))
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*_group("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package, the tests and this file."""
+    session.install("-e", ".", *_group("typing"))
+    session.run("mypy", "eventlog", "tests", "noxfile.py", "benchmarks", "examples")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the example app through an outage against the fake server."""
+    session.install("-e", ".")
+    session.run("python", "examples/outage.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks; figures are ratios against a baseline measured in the same run."""
+    session.install("-e", ".", *_group("bench"))
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,37 @@
+"""Shared fixtures: a config factory pointed at a per-test spool directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import eventlog
+
+MakeConfig = Callable[..., eventlog.Config]
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path) -> Path:
+    """The storage directory of the test's loggers."""
+    return tmp_path / "telemetry"
+
+
+@pytest.fixture
+def make_config(spool_dir: Path) -> MakeConfig:
+    """Build a Config for tests: loopback URL, the test's spool dir, no jitter."""
+
+    def make(**overrides: Any) -> eventlog.Config:
+        values: dict[str, Any] = {
+            "base_url": "http://127.0.0.1:8787",
+            "storage_dir": str(spool_dir),
+            "backoff_jitter": 0.0,
+            "service_name": "testapp",
+            "service_version": "1.2.3",
+        }
+        values.update(overrides)
+        return eventlog.Config(**values)
+
+    return make
