@@ -13,7 +13,7 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 def _group(name: str) -> list[str]:
     """Requirements of a dependency group (pip < 25.1 cannot install groups itself)."""
-    return nox.project.dependency_groups(PYPROJECT, name)
+    return list(nox.project.dependency_groups(PYPROJECT, name))
 
 
 @nox.session

@@ -10,18 +10,18 @@ not be delivered on disk, retry with backoff and drain before exit::
 
 from __future__ import annotations
 
-from ._clock import Clock as Clock
-from ._clock import SystemClock as SystemClock
-from ._config import Config as Config
-from ._exceptions import ConfigError as ConfigError
-from ._exceptions import EventlogError as EventlogError
-from ._exceptions import ExporterShutdownError as ExporterShutdownError
-from ._logger import EventLogger as EventLogger
-from ._logger import current_logger as current_logger
-from ._logger import log_event as log_event
-from ._logger import open_event_logger as open_event_logger
-from ._stats import Stats as Stats
-from ._version import __version__ as __version__
+from eventlog._clock import Clock as Clock
+from eventlog._clock import SystemClock as SystemClock
+from eventlog._config import Config as Config
+from eventlog._exceptions import ConfigError as ConfigError
+from eventlog._exceptions import EventlogError as EventlogError
+from eventlog._exceptions import ExporterShutdownError as ExporterShutdownError
+from eventlog._logger import EventLogger as EventLogger
+from eventlog._logger import current_logger as current_logger
+from eventlog._logger import log_event as log_event
+from eventlog._logger import open_event_logger as open_event_logger
+from eventlog._stats import Stats as Stats
+from eventlog._version import __version__ as __version__
 
 __all__ = [
     "Clock",

@@ -9,7 +9,10 @@ processes recovering from one outage do not retry in lockstep. A server's
 
 from __future__ import annotations
 
-import random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import random
 
 __all__ = ["backoff_delay"]
 

@@ -11,13 +11,22 @@ and on both trio and asyncio.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol, final
+from typing import TYPE_CHECKING, Protocol, final
 
 import anyio
 
-__all__ = ["Clock", "SystemClock", "deadline_scope", "sleep", "wait_event_until"]
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+__all__ = [
+    "Clock",
+    "SystemClock",
+    "deadline_scope",
+    "sleep",
+    "wait_event_until",
+    "wall_time_function",
+]
 
 
 class Clock(Protocol):
@@ -61,6 +70,15 @@ class SystemClock:
     async def sleep_until(self, deadline: float) -> None:
         """``anyio.sleep_until(deadline)``."""
         await anyio.sleep_until(deadline)
+
+
+def wall_time_function(clock: Clock) -> Callable[[], float]:
+    """The cheapest callable giving ``clock``'s wall time.
+
+    ``log_event`` stamps every event; for the default clock that is the
+    builtin ``time.time`` itself, without a Python-level method call.
+    """
+    return time.time if isinstance(clock, SystemClock) else clock.wall_time
 
 
 async def sleep(clock: Clock, seconds: float) -> None:

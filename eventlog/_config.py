@@ -18,7 +18,7 @@ from typing import Final
 
 import msgspec
 
-from ._exceptions import ConfigError
+from eventlog._exceptions import ConfigError
 
 __all__ = ["DEFAULT_PATH", "Config"]
 
@@ -145,7 +145,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """Backoff after ``n`` consecutive failures is ``min(base_backoff * n**2, max_backoff)``."""
 
     max_backoff: float = 30.0
-    """Upper bound of the backoff delay, and of an honoured ``Retry-After``."""
+    """Upper bound of the backoff delay before jitter, and of an honoured ``Retry-After``."""
 
     backoff_jitter: float = 0.2
     """Each delay is scaled by a factor drawn from ``[1 - j, 1 + j]``; 0 gives the
@@ -191,7 +191,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         storage = os.fspath(storage)
         if not isinstance(storage, str):
             raise ConfigError("storage_dir", "expected a text path, got bytes")
-        storage = default_storage_dir(self.service_name) if not storage else storage
+        storage = storage if storage else default_storage_dir(self.service_name)
         msgspec.structs.force_setattr(
             self, "storage_dir", os.path.abspath(os.path.expanduser(storage))
         )

@@ -93,9 +93,7 @@ class ExperimentEventData(msgspec.Struct, frozen=True, kw_only=True, omit_defaul
     auth: Auth | None = None
 
 
-class ExperimentEvent(
-    msgspec.Struct, frozen=True, tag_field="event_type", tag="ExperimentEvent"
-):
+class ExperimentEvent(msgspec.Struct, frozen=True, tag_field="event_type", tag="ExperimentEvent"):
     """An experiment assignment: ``{"event_type": "ExperimentEvent", ...}``."""
 
     event_data: ExperimentEventData

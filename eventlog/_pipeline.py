@@ -29,20 +29,24 @@ returns. If the shutdown budget runs out first, the task is cancelled; the
 from __future__ import annotations
 
 import logging
-import random
 from collections import deque
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import anyio
-from anyio.abc import TaskStatus
 
-from ._backoff import backoff_delay
-from ._clock import Clock, wait_event_until
-from ._config import Config
-from ._exporter import Exporter, ExportReport
-from ._spool import Record, RecordState, Spool
-from ._stats import Counters
-from ._transform import InvalidEventError, RawEvent, Transformer
+from eventlog._backoff import backoff_delay
+from eventlog._clock import Clock, wait_event_until
+from eventlog._exporter import Exporter, ExportReport
+from eventlog._spool import Record, RecordState, Spool
+from eventlog._transform import InvalidEventError, RawEvent, Transformer
+
+if TYPE_CHECKING:
+    import random
+
+    from anyio.abc import TaskStatus
+
+    from eventlog._config import Config
+    from eventlog._stats import Counters
 
 __all__ = ["Pipeline"]
 
@@ -77,7 +81,9 @@ class Pipeline:
         self._stopped = anyio.Event()
         self._flush_requested = False
         self._closing = False
-        # Raw events taken from the queue whose fate is settled; flush() waits on it.
+        # Raw events taken off the queue so far; the next one's sequence number.
+        self.taken = 0
+        # Raw events taken off the queue whose fate is settled; flush() waits on it.
         self._resolved = 0
         self._failures = 0
         # Bumped by every failure, so a drain does not undo a backoff that an
@@ -180,12 +186,18 @@ class Pipeline:
         queue.clear()
         records: list[Record] = []
         encode = self._transformer.encode
+        sequence = self.taken
+        self.taken += len(raws)
         for raw in raws:
+            sequence += 1
             try:
-                records.append(Record(encode(raw)))
+                records.append(Record(encode(raw, sequence)))
             except InvalidEventError as exc:
                 self._counters.dropped_invalid += 1
                 logger.debug("event %r dropped: %s", raw[0], exc)
+            except Exception as exc:  # noqa: BLE001 -- e.g. a Mapping whose items() raises
+                self._counters.dropped_invalid += 1
+                logger.debug("event %r dropped: %s: %s", raw[0], type(exc).__name__, exc)
         return records, len(raws)
 
     async def _export_queue(self) -> None:

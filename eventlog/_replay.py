@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
-from ._spool import TEMP_SUFFIX, Spool, SpoolFile, parse_file_name
-from ._stats import Counters
+from eventlog._spool import TEMP_SUFFIX, Spool, SpoolFile, parse_file_name
+from eventlog._stats import Counters
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["find_spool_files", "replay_earlier_runs"]
 
@@ -72,9 +75,10 @@ async def replay_earlier_runs(spool: Spool, counters: Counters, wake: Callable[[
         if records:
             spool.append(records)
             if not all(r.persisted for r in records):
-                # Our copy did not reach the disk: keep theirs for a later run.
+                # Our copy did not reach the disk: leave theirs for a later run
+                # rather than hold events that only memory would keep.
+                spool.forget(records)
                 claimed.release()
-                wake()
                 continue
         _remove(claimed)
         taken += len(records)

@@ -40,12 +40,14 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 import msgspec
 
-from ._stats import Counters
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from eventlog._stats import Counters
 
 __all__ = [
     "FILE_PREFIX",
@@ -272,6 +274,11 @@ class Spool:
         for record in batch:
             record.persisted = True
 
+    def forget(self, records: list[Record]) -> None:
+        """Take ``records`` out of memory (they stay safe in the file they came from)."""
+        gone = {id(r) for r in records}
+        self.records = [r for r in self.records if id(r) not in gone]
+
     def settle(self) -> None:
         """Forget acknowledged and dropped records and rewrite the file to match."""
         kept = [r for r in self.records if r.state is RecordState.PENDING]
@@ -335,9 +342,7 @@ class Spool:
     def _open(self) -> int:
         if self._fd is None:
             self._ensure_dir()
-            fd = os.open(
-                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _OPEN_FLAGS, 0o600
-            )
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _OPEN_FLAGS, 0o600)
             if not _lock(fd):  # pragma: no cover -- run ids are random; a clash is a bug
                 os.close(fd)
                 raise OSError(errno.EAGAIN, "spool file locked by another run")

@@ -81,7 +81,6 @@ class Counters:
         "dropped_permanent",
         "dropped_queue_full",
         "dropped_spool_limit",
-        "emitted",
         "export_failures",
         "exported",
         "replayed",
@@ -91,7 +90,6 @@ class Counters:
     )
 
     def __init__(self) -> None:
-        self.emitted = 0
         self.sampled_out = 0
         self.dropped_invalid = 0
         self.dropped_queue_full = 0
@@ -107,10 +105,14 @@ class Counters:
         self.dropped_disk_error = 0
         self.spool_corrupt_lines = 0
 
-    def snapshot(self, *, queue_depth: int, spool_bytes: int) -> Stats:
-        """Freeze the tallies together with the two gauges."""
+    def snapshot(self, *, emitted: int, queue_depth: int, spool_bytes: int) -> Stats:
+        """Freeze the tallies together with the gauges.
+
+        ``emitted`` is not a tally: the emit path only appends to the queue,
+        so the logger derives it (events taken off the queue plus those in it).
+        """
         return Stats(
-            emitted=self.emitted,
+            emitted=emitted,
             sampled_out=self.sampled_out,
             dropped_invalid=self.dropped_invalid,
             dropped_queue_full=self.dropped_queue_full,

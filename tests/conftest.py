@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import eventlog
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MakeConfig = Callable[..., eventlog.Config]
 

@@ -149,7 +149,13 @@ def test_bad_values_raise_config_error_naming_the_field(
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8787", "http://localhost", "http://[::1]:80", "http://127.9.9.9", "https://x.io"],
+    [
+        "http://127.0.0.1:8787",
+        "http://localhost",
+        "http://[::1]:80",
+        "http://127.9.9.9",
+        "https://x.io",
+    ],
 )
 def test_loopback_http_and_any_https_are_accepted(tmp_path: Path, url: str) -> None:
     """Plain http is fine on loopback; https anywhere."""
@@ -165,7 +171,10 @@ def test_config_is_frozen(tmp_path: Path) -> None:
 
 def test_max_attempts_none_means_unbounded(tmp_path: Path) -> None:
     """max_attempts=None is accepted."""
-    assert eventlog.Config(base_url=BASE, storage_dir=str(tmp_path), max_attempts=None).max_attempts is None
+    assert (
+        eventlog.Config(base_url=BASE, storage_dir=str(tmp_path), max_attempts=None).max_attempts
+        is None
+    )
 
 
 def test_durations_are_floats(tmp_path: Path) -> None:

@@ -34,7 +34,9 @@ def test_line_format() -> None:
     """A line is versioned JSON with the attempt count, a CRC-32 and the envelope verbatim."""
     line = encode_line(Record(PAYLOAD, attempts=3))
     crc = f"{zlib.crc32(PAYLOAD):08x}"
-    assert line == b'{"v":1,"attempts":3,"crc32":"' + crc.encode() + b'","event":' + PAYLOAD + b"}\n"
+    assert (
+        line == b'{"v":1,"attempts":3,"crc32":"' + crc.encode() + b'","event":' + PAYLOAD + b"}\n"
+    )
 
 
 def test_roundtrip_keeps_payload_bytes_and_attempts() -> None:

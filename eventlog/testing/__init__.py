@@ -13,18 +13,18 @@ Not imported by ``import eventlog``: production code never pulls this in.
 
 from __future__ import annotations
 
-from .._events import Auth as Auth
-from .._events import Batch as Batch
-from .._events import Envelope as Envelope
-from .._events import ExperimentEvent as ExperimentEvent
-from .._events import ExperimentEventData as ExperimentEventData
-from .._events import InternalEvent as InternalEvent
-from .._events import InternalEventData as InternalEventData
-from .._events import ProcessInfo as ProcessInfo
-from .._events import ServiceInfo as ServiceInfo
-from ._clock import FrozenWallClock as FrozenWallClock
-from ._transport import CapturedRequest as CapturedRequest
-from ._transport import CapturingTransport as CapturingTransport
+from eventlog._events import Auth as Auth
+from eventlog._events import Batch as Batch
+from eventlog._events import Envelope as Envelope
+from eventlog._events import ExperimentEvent as ExperimentEvent
+from eventlog._events import ExperimentEventData as ExperimentEventData
+from eventlog._events import InternalEvent as InternalEvent
+from eventlog._events import InternalEventData as InternalEventData
+from eventlog._events import ProcessInfo as ProcessInfo
+from eventlog._events import ServiceInfo as ServiceInfo
+from eventlog.testing._clock import FrozenWallClock as FrozenWallClock
+from eventlog.testing._transport import CapturedRequest as CapturedRequest
+from eventlog.testing._transport import CapturingTransport as CapturingTransport
 
 __all__ = [
     "Auth",

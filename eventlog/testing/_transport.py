@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import gzip
 from collections import deque
-from collections.abc import Mapping
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import httpx
 import msgspec
 
-from .._clock import Clock, SystemClock, sleep
-from .._events import Batch, Envelope, InternalEvent
+from eventlog._clock import Clock, SystemClock, sleep
+from eventlog._events import Batch, Envelope, InternalEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["CapturedRequest", "CapturingTransport"]
 
@@ -136,7 +138,10 @@ class CapturingTransport(httpx.AsyncBaseTransport):
     def _answer(
         self, now: float, headers: Mapping[str, str], n_events: int
     ) -> tuple[int, dict[str, str]]:
-        out: dict[str, str] = {"content-type": "application/json", "request-id": f"req-{len(self.requests) + 1}"}
+        out: dict[str, str] = {
+            "content-type": "application/json",
+            "request-id": f"req-{len(self.requests) + 1}",
+        }
         for outage in self._outages:
             if outage.start <= now < outage.end:
                 if outage.retry_after is not None:
