@@ -315,6 +315,7 @@ async def open_event_logger(
                         "shutdown budget (%gs) spent; the rest goes to the spool",
                         config.shutdown_timeout,
                     )
+                pipeline.cancel()
                 tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         raise _unwrap(group) from None

@@ -91,6 +91,9 @@ class Pipeline:
         self._failure_epoch = 0
         self._retry_at: float | None = None
         self._next_export = 0.0
+        # The task runs shielded: a cancellation of the block must not stop the
+        # final export that the shielded drain waits for. Shutdown cancels it here.
+        self._scope = anyio.CancelScope(shield=True)
 
     # -- called from the logger ------------------------------------------------
 
@@ -111,7 +114,8 @@ class Pipeline:
         self._next_export = self._clock.monotonic() + self.config.scheduled_delay
         task_status.started()
         try:
-            await self._loop()
+            with self._scope:
+                await self._loop()
         finally:
             self._stopped.set()
             self._notify_progress()
@@ -124,6 +128,10 @@ class Pipeline:
     async def wait_stopped(self) -> None:
         """Wait for the task to finish its final export."""
         await self._stopped.wait()
+
+    def cancel(self) -> None:
+        """Stop the task now; the export in flight settles what it holds into the spool."""
+        self._scope.cancel()
 
     def spool_leftovers(self) -> None:
         """Write what is still queued to the spool; synchronous, for shutdown."""

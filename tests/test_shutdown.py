@@ -1,0 +1,219 @@
+"""Leaving the block (design §6): shielded, bounded drain; unwrapped exceptions; spool the rest."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+import eventlog
+from eventlog._spool import parse_lines
+from eventlog._stats import Counters
+from eventlog.testing import CapturingTransport
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import MakeConfig
+
+
+def spooled_events(directory: Path) -> list[bytes]:
+    """Payloads of every record in every spool file of ``directory``."""
+    payloads: list[bytes] = []
+    for path in sorted(directory.glob("failed_events.*.jsonl")):
+        payloads += [r.payload for r in parse_lines(path.read_bytes(), Counters())]
+    return payloads
+
+
+async def test_leaving_the_block_exports_the_queue(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Events queued when the block ends are delivered at once, not after scheduled_delay."""
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+        log.log_event("a")
+        log.log_event("b")
+    assert transport.event_names() == ["a", "b"]
+    assert transport.attempt_times == [0.0]
+    assert log.stats.exported == 2
+
+
+async def test_nothing_on_disk_after_a_clean_run(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A run that delivered everything creates no directory and leaves no file."""
+    async with eventlog.open_event_logger(make_config(), transport=CapturingTransport()) as log:
+        log.log_event("a")
+    assert not spool_dir.exists()
+
+
+async def test_spool_file_removed_once_drained(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """After an outage is over and the spool drained, no spool file remains."""
+    transport = CapturingTransport()
+    transport.fail_next(1)
+    async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+        log.log_event("a")
+        await log.flush()
+        assert len(list(spool_dir.iterdir())) == 1
+        await trio.sleep(1)
+    assert list(spool_dir.iterdir()) == []
+    assert transport.event_names() == ["a"]
+
+
+async def test_exception_in_block_propagates_unwrapped(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A ValueError raised in the block reaches the caller as itself, after the drain."""
+    transport = CapturingTransport()
+    with pytest.raises(ValueError, match="boom") as info:
+        async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+            log.log_event("a")
+            raise ValueError("boom")
+    assert not isinstance(info.value, BaseExceptionGroup)
+    assert transport.event_names() == ["a"]
+
+
+async def test_exception_propagates_when_the_server_is_down(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock, spool_dir: Path
+) -> None:
+    """Even when the drain fails, the block's exception comes out as itself."""
+    transport = CapturingTransport(status_code=503)
+    with pytest.raises(KeyError):
+        async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+            log.log_event("a")
+            raise KeyError("k")
+    assert len(spooled_events(spool_dir)) == 1
+
+
+async def test_cancellation_from_outside_still_drains(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A cancelled block still delivers its queue under the shield, then stays cancelled."""
+    transport = CapturingTransport(latency=1.0)
+    with trio.move_on_after(3) as scope:
+        async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+            log.log_event("a")
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert transport.event_names() == ["a"]
+    assert trio.current_time() == 4.0  # the shielded drain took the 1 s the server needed
+    assert log.stats.exported == 1
+
+
+async def test_shutdown_timeout_bounds_the_drain_and_spools_the_rest(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A server slower than shutdown_timeout: the exit takes the budget, the events go to disk."""
+    transport = CapturingTransport(latency=100.0)
+    config = make_config(shutdown_timeout=2.0, export_timeout=50.0)
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(3):
+            log.log_event(f"e{i}")
+    assert trio.current_time() == 2.0
+    assert len(transport.requests) == 1
+    assert len(spooled_events(spool_dir)) == 3
+    assert log.stats.spooled == 3
+    assert log.stats.exported == 0
+
+
+async def test_queue_left_by_a_stuck_drain_is_spooled(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Events still queued behind a hanging drain are written to the spool at the deadline."""
+    transport = CapturingTransport(latency=100.0)
+    config = make_config(shutdown_timeout=1.0, export_timeout=50.0, max_export_batch_size=2)
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        log.log_event("a")
+        log.log_event("b")  # fills a batch: its POST starts and hangs
+        await trio.sleep(0.5)
+        log.log_event("c")
+    assert len(spooled_events(spool_dir)) == 3
+    stats = log.stats
+    assert (stats.emitted, stats.spooled, stats.queue_depth) == (3, 3, 0)
+
+
+async def test_no_post_at_exit_while_backing_off(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """With a backoff timer pending, shutdown spools instead of probing, and stops the timer."""
+    transport = CapturingTransport()
+    transport.fail_next(1)
+    async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+        log.log_event("a")
+        await log.flush()
+        log.log_event("b")
+    assert len(transport.requests) == 1
+    await trio.sleep(3600)
+    assert len(transport.requests) == 1
+    assert len(spooled_events(spool_dir)) == 2
+
+
+async def test_after_shutdown_log_event_counts_and_flush_raises(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """After the block: log_event is a counted no-op; flush raises 'exporter has been shutdown'."""
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+        pass
+    log.log_event("late")
+    log.log_event("later")
+    assert log.stats.dropped_after_shutdown == 2
+    assert log.stats.emitted == 0
+    with pytest.raises(eventlog.ExporterShutdownError, match="exporter has been shutdown"):
+        await log.flush()
+    assert transport.requests == []
+
+
+class _ClosingTransport(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_http_client_and_transport_closed(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The HTTP client (and with it the transport) is closed on exit, even on cancellation."""
+    transport = _ClosingTransport()
+    with trio.CancelScope() as scope:
+        async with eventlog.open_event_logger(make_config(), transport=transport):
+            scope.cancel()
+            await trio.sleep_forever()
+    assert transport.closed
+
+
+async def test_shutdown_timeout_zero_spools_without_waiting(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """shutdown_timeout=0 leaves at once; the queue is kept on disk for the next run."""
+    transport = CapturingTransport(latency=10.0)
+    async with eventlog.open_event_logger(
+        make_config(shutdown_timeout=0.0), transport=transport
+    ) as log:
+        log.log_event("a")
+    assert trio.current_time() == 0.0
+    assert len(spooled_events(spool_dir)) == 1
+
+
+async def test_spool_files_are_private(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The directory is created 0700 and the spool file 0600."""
+    async with eventlog.open_event_logger(
+        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=500)
+    ) as log:
+        log.log_event("a")
+    (path,) = spool_dir.iterdir()
+    assert os.stat(spool_dir).st_mode & 0o777 == 0o700
+    assert os.stat(path).st_mode & 0o777 == 0o600
