@@ -126,12 +126,9 @@ async def deadline_scope(
             raise _unwrap(group) from None
 
 
-async def wait_event_until(clock: Clock, event: anyio.Event, deadline: float | None) -> bool:
+async def wait_event_until(clock: Clock, event: anyio.Event, deadline: float) -> bool:
     """Wait for ``event`` until ``deadline`` on ``clock``; True if it was set."""
     if event.is_set():
-        return True
-    if deadline is None:
-        await event.wait()
         return True
     async with deadline_scope(clock, deadline - clock.monotonic()):
         await event.wait()

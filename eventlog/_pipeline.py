@@ -142,11 +142,6 @@ class Pipeline:
             self._spool.append(records)
             logger.debug("shutdown: %d queued events spooled for the next run", len(records))
 
-    @property
-    def failures(self) -> int:
-        """Consecutive failed deliveries; 0 once the server answers."""
-        return self._failures
-
     # -- the task ---------------------------------------------------------------
 
     async def _loop(self) -> None:

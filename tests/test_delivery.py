@@ -630,3 +630,53 @@ async def test_flush_returns_after_export_and_never_raises_on_failure(
         assert log.stats.spooled == 1
         await log.flush()  # nothing queued: returns at once
         assert trio.current_time() == 0.0
+
+
+# -- drain interplay ---------------------------------------------------------------
+
+
+async def test_new_events_go_out_during_a_long_drain(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A full batch logged while the spool drains is exported between drain chunks."""
+    transport = CapturingTransport()
+    transport.fail_next(1)
+    config = make_config(max_export_batch_size=2, batch_delay=1.0)
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(10):
+            log.log_event(f"old{i}")
+        await log.flush()  # t=0: first chunk fails; all 10 spooled; retry at 0.5
+        await trio.sleep(1.0)  # the drain sent its first chunk at 0.5; the next is due at 1.5
+        log.log_event("new0")
+        log.log_event("new1")  # a full batch, exported before the next drain chunk
+        await trio.sleep(10)
+    names = transport.event_names()
+    assert names == ["old0", "old1", "new0", "new1", *[f"old{i}" for i in range(2, 10)]]
+    assert log.stats.replayed == 10
+
+
+async def test_a_failure_inside_a_drain_keeps_the_backoff(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """If the export nested in a drain fails, the drain stops and the backoff stays scheduled."""
+    transport = CapturingTransport()
+    transport.fail_next(1)
+    config = make_config(
+        max_export_batch_size=2, batch_delay=1.0, base_backoff=4.0, max_backoff=30.0
+    )
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(6):
+            log.log_event(f"old{i}")
+        await log.flush()  # t=0 fails: retry at 4
+        await trio.sleep(4.5)  # drain: chunk at 4.0 succeeds
+        transport.fail_next(1)
+        log.log_event("new0")
+        log.log_event("new1")  # exported at 5.0, between drain chunks, and fails: retry at 21
+        await trio.sleep(2)
+        assert [r.status for r in transport.requests] == [503, 200, 503]
+        assert transport.attempt_times == [0.0, 4.0, 5.0]
+        await trio.sleep(20)
+    assert transport.attempt_times[3] == 21.0
+    assert sorted(transport.event_names()) == sorted(
+        [f"old{i}" for i in range(6)] + ["new0", "new1"]
+    )
