@@ -116,10 +116,15 @@ def format_timestamp(wall: float) -> str:
     """RFC 3339 UTC with exactly three fraction digits and ``Z``.
 
     Truncates to the millisecond, so a timestamp never lies in the future.
+    The wall time is first rounded to the microsecond, its real resolution, so
+    binary float error (1.001 s is 1000.9999999999999 ms) does not cost a
+    millisecond.
 
     >>> format_timestamp(0.0015)
     '1970-01-01T00:00:00.001Z'
+    >>> format_timestamp(1_767_225_601.001)
+    '2026-01-01T00:00:01.001Z'
     """
-    millis = int(wall * 1000)
+    millis = round(wall * 1_000_000) // 1000
     seconds, fraction = divmod(millis, 1000)
     return f"{time.strftime(_TIMESTAMP_FORMAT, time.gmtime(seconds))}.{fraction:03d}Z"

@@ -43,6 +43,11 @@ class ConfigError(EventlogError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
+        # Rebuild from our own arguments, so pickling (multiprocessing) and copy work.
+        return (type(self), (self.field, self.message))
 
 
 class ExporterShutdownError(EventlogError):
@@ -55,3 +60,6 @@ class ExporterShutdownError(EventlogError):
 
     def __init__(self) -> None:
         super().__init__("exporter has been shutdown")
+
+    def __reduce__(self) -> tuple[type[ExporterShutdownError], tuple[()]]:
+        return (type(self), ())

@@ -217,3 +217,20 @@ async def test_spool_files_are_private(
     (path,) = spool_dir.iterdir()
     assert os.stat(spool_dir).st_mode & 0o777 == 0o700
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+async def test_errors_during_shutdown_are_swallowed(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A transport that raises during the final export does not escape the block."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("transport exploded")
+
+    async with eventlog.open_event_logger(
+        make_config(), transport=httpx.MockTransport(handler)
+    ) as log:
+        log.log_event("a")
+        assert log.config.service_name == "testapp"
+    assert log.stats.export_failures == 1
+    assert len(spooled_events(spool_dir)) == 1
