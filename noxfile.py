@@ -21,7 +21,7 @@ def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage."""
     session.install("-e", ".", *_group("tests"))
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
-    session.run("coverage", "report")
+    session.run("coverage", "report", "--fail-under=95")
 
 
 @nox.session

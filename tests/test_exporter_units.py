@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from eventlog._exporter import Outcome, classify, parse_retry_after
+from eventlog._exporter import Outcome, _describe, classify, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -50,3 +51,31 @@ def test_classify(status: int, outcome: Outcome) -> None:
 def test_parse_retry_after(header: str | None, now: float, expected: float | None) -> None:
     """Delta-seconds and HTTP dates are understood; anything else is ignored."""
     assert parse_retry_after(header, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        (
+            {"request-id": "r1"},
+            b'{"error":{"code":"bad_thing","message":"no"}}',
+            "request-id=r1, status=418, code=bad_thing, no",
+        ),
+        (
+            {"x-request-id": "r2"},
+            b'{"error":"plain words"}',
+            "request-id=r2, status=418, plain words",
+        ),
+        ({}, b'{"message":"m","code":"c"}', "status=418, code=c, m"),
+        ({}, b'{"detail":"d"}', "status=418, d"),
+        ({}, b"<html>gateway</html>", "status=418, <html>gateway</html>"),
+        ({}, b"", "status=418"),
+        ({}, b"x" * 1000, "status=418, " + "x" * 300),
+    ],
+)
+def test_error_context_from_the_response(
+    headers: dict[str, str], body: bytes, expected: str
+) -> None:
+    """The error context names request-id, status, code and message, from the response alone."""
+    response = httpx.Response(418, headers=headers, content=body)
+    assert _describe(response) == expected
