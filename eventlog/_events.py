@@ -11,6 +11,7 @@ evolution rules (new fields get defaults, no field is ever renamed).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Final
 
@@ -127,4 +128,10 @@ def format_timestamp(wall: float) -> str:
     """
     millis = round(wall * 1_000_000) // 1000
     seconds, fraction = divmod(millis, 1000)
-    return f"{time.strftime(_TIMESTAMP_FORMAT, time.gmtime(seconds))}.{fraction:03d}Z"
+    return f"{_format_second(seconds)}.{fraction:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _format_second(seconds: int) -> str:
+    # A batch's events mostly share a handful of seconds: format each once.
+    return time.strftime(_TIMESTAMP_FORMAT, time.gmtime(seconds))

@@ -31,6 +31,8 @@ PROTO_PREFIX: Final = "_PROTO_"
 # design §3: the _PROTO_ names hoisted to top-level fields; every other _PROTO_ key is stripped.
 _HOISTED: Final = ("skill_name", "plugin_name", "marketplace_name")
 MAX_NAME_LENGTH: Final = 256
+# Exact types whose values are valid as they are (float needs a finiteness check).
+_PLAIN: Final = frozenset({int, bool, type(None)})
 
 Scalar = int | float | bool | None
 MetadataValue = int | float | bool | str | None
@@ -67,7 +69,7 @@ class Transformer:
         name, metadata, wall = raw
         _check_name(name)
         hoisted: dict[str, str] = {}
-        rest: dict[str, Scalar] = {}
+        rest: dict[str, object] = {}
         if metadata is not None:
             if not isinstance(metadata, Mapping):
                 raise InvalidEventError(
@@ -75,6 +77,17 @@ class Transformer:
                 )
             entries: Iterable[tuple[object, object]] = metadata.items()
             for key, value in entries:
+                # Fast path for the common entry: a plain str key and a scalar;
+                # everything else takes the checks below, which name the problem.
+                if (
+                    type(key) is str
+                    and (
+                        type(value) in _PLAIN or (isinstance(value, float) and math.isfinite(value))
+                    )
+                    and not key.startswith(PROTO_PREFIX)
+                ):
+                    rest[key] = value
+                    continue
                 if not isinstance(key, str):
                     raise InvalidEventError(f"metadata key {key!r} is not a string")
                 if key.startswith(PROTO_PREFIX):
