@@ -13,13 +13,16 @@ from __future__ import annotations
 from eventlog._clock import Clock as Clock
 from eventlog._clock import SystemClock as SystemClock
 from eventlog._config import Config as Config
+from eventlog._context import EventContext as EventContext
 from eventlog._exceptions import ConfigError as ConfigError
 from eventlog._exceptions import EventlogError as EventlogError
 from eventlog._exceptions import ExporterShutdownError as ExporterShutdownError
+from eventlog._exceptions import InvalidEventError as InvalidEventError
 from eventlog._logger import EventLogger as EventLogger
 from eventlog._logger import current_logger as current_logger
 from eventlog._logger import log_event as log_event
 from eventlog._logger import open_event_logger as open_event_logger
+from eventlog._remote_config import RemoteConfig as RemoteConfig
 from eventlog._stats import Stats as Stats
 from eventlog._version import __version__ as __version__
 
@@ -27,9 +30,12 @@ __all__ = [
     "Clock",
     "Config",
     "ConfigError",
+    "EventContext",
     "EventLogger",
     "EventlogError",
     "ExporterShutdownError",
+    "InvalidEventError",
+    "RemoteConfig",
     "Stats",
     "SystemClock",
     "__version__",

@@ -14,13 +14,14 @@ import os
 import re
 import urllib.parse
 import uuid
+from collections.abc import Mapping
 from typing import Final
 
 import msgspec
 
 from eventlog._exceptions import ConfigError
 
-__all__ = ["DEFAULT_PATH", "Config"]
+__all__ = ["DEFAULT_PATH", "DEFAULT_PROTO_FIELDS", "Config", "valid_rate"]
 
 DEFAULT_PATH: Final = "/api/event_logging/batch"
 
@@ -47,6 +48,51 @@ def _env_scheduled_delay() -> float:
             "scheduled_delay", f"OTEL_LOGS_EXPORT_INTERVAL={raw!r} is not a number of milliseconds"
         ) from None
     return millis / 1000.0
+
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"", "0", "false", "no", "off"})
+
+
+def _env_flag(variable: str, field: str) -> bool:
+    raw = os.environ.get(variable, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(field, f"{variable}={raw!r} is not a boolean (1/0, true/false, yes/no)")
+
+
+def _env_enabled() -> bool:
+    # DO_NOT_TRACK is a community convention: honour any truthy value, ignore the rest.
+    do_not_track = os.environ.get("DO_NOT_TRACK", "").strip().lower() in _TRUE
+    return not (do_not_track or _env_flag("EVENTLOG_DISABLED", "enabled"))
+
+
+def _env_strict() -> bool:
+    return _env_flag("EVENTLOG_STRICT", "strict")
+
+
+DEFAULT_PROTO_FIELDS: Final = ("skill_name", "plugin_name", "marketplace_name")
+# Top-level event_data fields a hoisted _PROTO_ key must not overwrite.
+RESERVED_FIELDS: Final = frozenset(
+    {
+        "event_id",
+        "event_name",
+        "client_timestamp",
+        "session_id",
+        "device_id",
+        "email",
+        "auth",
+        "env",
+        "process",
+        "service",
+        "app",
+        "sample_rate",
+        "additional_metadata",
+    }
+)
+_PROTO_FIELD_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def _new_session_id() -> str:
@@ -164,13 +210,39 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     gzip: bool = False
     """Send bodies with ``Content-Encoding: gzip``."""
 
+    enabled: bool = msgspec.field(default_factory=_env_enabled)
+    """False turns the logger into a no-op: no task, no socket, no file. Default:
+    False when ``DO_NOT_TRACK=1`` or ``EVENTLOG_DISABLED=1``, else True."""
+
+    strict: bool = msgspec.field(default_factory=_env_strict)
+    """Development mode: ``log_event`` and ``log_experiment`` raise
+    :class:`InvalidEventError` on invalid input instead of counting it.
+    Default: ``EVENTLOG_STRICT``."""
+
+    sampling: dict[str, float] = msgspec.field(default_factory=dict)
+    """Event name -> rate in [0, 1]. Names not listed are always kept; rate 0
+    drops every event of that name; a kept sampled event carries its
+    ``sample_rate``."""
+
+    proto_fields: tuple[str, ...] = DEFAULT_PROTO_FIELDS
+    """Names ``n`` whose ``_PROTO_<n>`` metadata is hoisted to the top-level field
+    ``n``; every other ``_PROTO_`` key is stripped."""
+
     def __post_init__(self) -> None:
         _check_str(self, "base_url")
         _check_str(self, "path")
         _check_str(self, "session_id")
         _check_str(self, "service_name")
         _check_str(self, "service_version")
-        msgspec.structs.force_setattr(self, "base_url", _validate_base_url(self.base_url))
+        for name in ("skip_auth", "gzip", "enabled", "strict"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, f"expected True or False, got {getattr(self, name)!r}")
+        if self.enabled or self.base_url:
+            msgspec.structs.force_setattr(self, "base_url", _validate_base_url(self.base_url))
+        msgspec.structs.force_setattr(self, "sampling", _validate_sampling(self.sampling))
+        msgspec.structs.force_setattr(
+            self, "proto_fields", _validate_proto_fields(self.proto_fields)
+        )
         if not self.path.startswith("/") or any(c in self.path for c in "?# "):
             raise ConfigError("path", f"{self.path!r} must start with '/' and hold no query")
         if not _SESSION_ID_RE.fullmatch(self.session_id):
@@ -217,9 +289,6 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         jitter = self.backoff_jitter
         if not _is_real(jitter) or not 0.0 <= jitter < 1.0:
             raise ConfigError("backoff_jitter", f"{jitter!r} must be a number in [0, 1)")
-        for name in ("skip_auth", "gzip"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(name, f"expected True or False, got {getattr(self, name)!r}")
 
     @property
     def endpoint(self) -> str:
@@ -253,6 +322,35 @@ def _check_int(config: Config, name: str, *, minimum: int) -> None:
         raise ConfigError(name, f"expected an integer, got {value!r}")
     if value < minimum:
         raise ConfigError(name, f"{value} must be at least {minimum}")
+
+
+def valid_rate(rate: object) -> bool:
+    """True for a real number in [0, 1]."""
+    return _is_real(rate) and 0.0 <= rate <= 1.0  # type: ignore[operator]
+
+
+def _validate_sampling(sampling: object) -> dict[str, float]:
+    if not isinstance(sampling, Mapping):
+        raise ConfigError("sampling", f"expected a mapping of event name to rate, got {sampling!r}")
+    checked: dict[str, float] = {}
+    for name, rate in sampling.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError("sampling", f"event name {name!r} is not a non-empty string")
+        if not valid_rate(rate):
+            raise ConfigError("sampling", f"rate {rate!r} for {name!r} is not a number in [0, 1]")
+        checked[name] = float(rate)
+    return checked
+
+
+def _validate_proto_fields(fields: object) -> tuple[str, ...]:
+    if isinstance(fields, str) or not isinstance(fields, list | tuple):
+        raise ConfigError("proto_fields", f"expected a tuple of field names, got {fields!r}")
+    for field in fields:
+        if not isinstance(field, str) or not _PROTO_FIELD_RE.fullmatch(field):
+            raise ConfigError("proto_fields", f"{field!r} must match [a-z][a-z0-9_]{{0,63}}")
+        if field in RESERVED_FIELDS:
+            raise ConfigError("proto_fields", f"{field!r} would overwrite a core event field")
+    return tuple(dict.fromkeys(fields))
 
 
 def _validate_base_url(raw: str) -> str:

@@ -66,6 +66,7 @@ class InternalEventData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults
     env: dict[str, str | int | float | bool] | None = None
     process: ProcessInfo | None = None
     service: ServiceInfo | None = None
+    app: dict[str, str | int | float | bool] | None = None
     sample_rate: float | None = None
     skill_name: str | None = None
     plugin_name: str | None = None

@@ -5,6 +5,8 @@ Our exception hierarchy::
     EventlogError
      ├── ConfigError            (also a ValueError): a bad Config field or
      │                          environment variable; names the field
+     ├── InvalidEventError      (also a ValueError): an invalid event name,
+     │                          metadata key or value, raised only in strict mode
      └── ExporterShutdownError  an export or flush attempted after the
                                 logger shut down
 
@@ -15,7 +17,7 @@ bad input or the misuse.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EventlogError", "ExporterShutdownError"]
+__all__ = ["ConfigError", "EventlogError", "ExporterShutdownError", "InvalidEventError"]
 
 
 class EventlogError(Exception):
@@ -48,6 +50,28 @@ class ConfigError(EventlogError, ValueError):
     def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
         # Rebuild from our own arguments, so pickling (multiprocessing) and copy work.
         return (type(self), (self.field, self.message))
+
+
+class InvalidEventError(EventlogError, ValueError):
+    """An event breaks the rules of its name, metadata or experiment fields.
+
+    Outside strict mode such an event is dropped and counted in
+    ``stats.dropped_invalid``; with ``Config(strict=True)`` (or
+    ``EVENTLOG_STRICT=1``) ``log_event`` and ``log_experiment`` raise this
+    instead, so the mistake shows up during development.
+
+    Attributes:
+        key: the offending metadata key, or ``None`` when the problem is the
+            event name, the metadata as a whole, or an experiment field.
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[InvalidEventError], tuple[str, str | None]]:
+        return (type(self), (self.message, self.key))
 
 
 class ExporterShutdownError(EventlogError):

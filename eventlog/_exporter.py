@@ -31,7 +31,15 @@ if TYPE_CHECKING:
     from eventlog._config import Config
     from eventlog._stats import Counters
 
-__all__ = ["AuthProvider", "Exporter", "Killswitch", "Outcome", "classify", "parse_retry_after"]
+__all__ = [
+    "AuthProvider",
+    "Exporter",
+    "Killswitch",
+    "KillswitchProbe",
+    "Outcome",
+    "classify",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger("eventlog")
 
@@ -167,6 +175,35 @@ class _Reply:
 
 
 @final
+class KillswitchProbe:
+    """Calls the user's killswitch; an exception counts as killed (logged once)."""
+
+    __slots__ = ("_killswitch", "_logged")
+
+    def __init__(self, killswitch: Killswitch | None) -> None:
+        self._killswitch = killswitch
+        self._logged = False
+
+    @property
+    def configured(self) -> bool:
+        """True if a killswitch was given."""
+        return self._killswitch is not None
+
+    def __call__(self) -> bool:
+        """True while nothing may be sent."""
+        if self._killswitch is None:
+            return False
+        try:
+            return bool(self._killswitch())
+        except Exception as exc:  # noqa: BLE001 -- a user callback must not break delivery
+            if not self._logged:
+                self._logged = True
+                # Only the type: the message might carry a secret.
+                logger.warning("eventlog: the killswitch callback raised %s", type(exc).__name__)
+            return True
+
+
+@final
 class ExportReport:
     """What one export learnt about the server, beyond each record's state."""
 
@@ -196,14 +233,14 @@ class Exporter:
         clock: Clock,
         counters: Counters,
         auth: AuthProvider | None,
-        killswitch: Killswitch | None,
+        killswitch: KillswitchProbe,
     ) -> None:
         self._config = config
         self._client = client
         self._clock = clock
         self._counters = counters
         self._auth = None if config.skip_auth else auth
-        self._killswitch = killswitch
+        self.is_killed = killswitch
         self._url = config.endpoint
         self._headers = {
             "Content-Type": "application/json",
@@ -214,17 +251,7 @@ class Exporter:
         }
         if config.gzip:
             self._headers["Content-Encoding"] = "gzip"
-        self._callback_errors_logged: set[str] = set()
-
-    def is_killed(self) -> bool:
-        """Probe the killswitch; an exception from it counts as killed."""
-        if self._killswitch is None:
-            return False
-        try:
-            return bool(self._killswitch())
-        except Exception as exc:  # noqa: BLE001 -- a user callback must not break delivery
-            self._log_callback_error("killswitch", exc)
-            return True
+        self._auth_error_logged = False
 
     async def send(
         self,
@@ -345,13 +372,10 @@ class Exporter:
         try:
             headers = self._auth()
         except Exception as exc:  # noqa: BLE001 -- no auth is the conservative answer
-            self._log_callback_error("auth", exc)
+            # Logged once: a broken callback is called on every POST. Only the
+            # exception type: its message might carry a token.
+            if not self._auth_error_logged:
+                self._auth_error_logged = True
+                logger.warning("eventlog: the auth callback raised %s", type(exc).__name__)
             return None
         return dict(headers) if headers else None
-
-    def _log_callback_error(self, name: str, exc: Exception) -> None:
-        # Logged once per callback: a broken callback is called on every POST.
-        # Only the exception type: its message might carry a token.
-        if name not in self._callback_errors_logged:
-            self._callback_errors_logged.add(name)
-            logger.warning("eventlog: the %s callback raised %s", name, type(exc).__name__)

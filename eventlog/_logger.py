@@ -9,11 +9,17 @@ Concurrency cases ``open_event_logger`` handles, each with a test:
 * the block is cancelled from outside: the shielded drain still runs, within
   its budget, and the cancellation goes on afterwards;
 * the budget runs out: the batch processor is cancelled mid-POST and what was
-  not acknowledged (in flight or still queued) is written to the spool.
+  not acknowledged (in flight or still queued) is written to the spool;
+* ``log_event`` from worker threads: the append is atomic under the GIL and
+  the wake-up goes through the loop's own thread-safe scheduler;
+* ``apply_remote_config`` while events flow: the queue is never swapped, so
+  nothing is lost or held back; the batch processor switches between two
+  units of work.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import random as _random
 import uuid
@@ -26,17 +32,23 @@ import httpx
 
 from eventlog._clock import Clock, SystemClock, deadline_scope, wall_time_function
 from eventlog._config import Config
-from eventlog._exceptions import ExporterShutdownError
-from eventlog._exporter import AuthProvider, Exporter, Killswitch
+from eventlog._environment import ProcessFacts, detect_environment
+from eventlog._exceptions import ConfigError, ExporterShutdownError, InvalidEventError
+from eventlog._exporter import AuthProvider, Exporter, Killswitch, KillswitchProbe
 from eventlog._pipeline import Pipeline
+from eventlog._remote_config import BATCH_FIELDS, RemoteConfig
 from eventlog._replay import replay_earlier_runs
+from eventlog._sampling import KEEP, Sampler
 from eventlog._spool import Spool
 from eventlog._stats import Counters, Stats
-from eventlog._transform import Metadata, RawEvent, Transformer
+from eventlog._threads import LoopWaker
+from eventlog._transform import Metadata, RawEvent, Transformer, check_metadata, check_name
 
 if TYPE_CHECKING:
     from collections import deque
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Mapping
+
+    from eventlog._context import ContextSource
 
 __all__ = ["EventLogger", "current_logger", "log_event", "open_event_logger"]
 
@@ -54,39 +66,63 @@ class EventLogger:
     """Logs events for the duration of an :func:`open_event_logger` block.
 
     Not constructed directly: ``open_event_logger`` builds it and owns its
-    background tasks.
+    background tasks. A disabled logger (``Config(enabled=False)``,
+    ``DO_NOT_TRACK=1``) has the same methods, each a cheap no-op.
     """
 
     __slots__ = (
         "_accepting",
+        "_auth",
         "_batch_size",
+        "_client",
+        "_clock",
         "_config",
         "_counters",
-        "_exporter",
+        "_disabled",
         "_fast_below",
-        "_killswitch",
+        "_killed",
         "_max_queue",
         "_pipeline",
         "_queue",
+        "_sampler",
         "_spool",
+        "_transformer",
+        "_waker",
         "_wall_time",
     )
 
     _accepting: bool
+    _auth: AuthProvider | None
     _batch_size: int
+    _client: httpx.AsyncClient
+    _clock: Clock
     _config: Config
     _counters: Counters
-    _exporter: Exporter
+    _disabled: bool
     _fast_below: int
-    _killswitch: Killswitch | None
+    _killed: KillswitchProbe
     _max_queue: int
     _pipeline: Pipeline
     _queue: deque[RawEvent]
+    _sampler: Sampler
     _spool: Spool
+    _transformer: Transformer
     _wall_time: Callable[[], float]
+    _waker: LoopWaker
 
     def __init__(self) -> None:
         raise TypeError("use eventlog.open_event_logger() to get an EventLogger")
+
+    @classmethod
+    def _create_disabled(cls, config: Config) -> EventLogger:
+        self = object.__new__(cls)
+        self._config = config
+        self._disabled = True
+        self._accepting = True
+        self._fast_below = -1
+        self._counters = Counters()
+        self._queue = collections.deque()  # never appended to: keeps log_event's fast path simple
+        return self
 
     @classmethod
     def _create(
@@ -94,55 +130,81 @@ class EventLogger:
         config: Config,
         *,
         pipeline: Pipeline,
-        exporter: Exporter,
         spool: Spool,
+        transformer: Transformer,
         counters: Counters,
         clock: Clock,
-        killswitch: Killswitch | None,
+        client: httpx.AsyncClient,
+        auth: AuthProvider | None,
+        killed: KillswitchProbe,
+        sampler: Sampler,
     ) -> EventLogger:
         self = object.__new__(cls)
         self._config = config
+        self._disabled = False
         self._pipeline = pipeline
-        self._exporter = exporter
         self._spool = spool
+        self._transformer = transformer
         self._counters = counters
-        self._killswitch = killswitch
+        self._clock = clock
+        self._client = client
+        self._auth = auth
+        self._killed = killed
+        self._sampler = sampler
         self._queue = pipeline.queue
+        self._wall_time = wall_time_function(clock)
+        self._waker = LoopWaker()
+        self._accepting = True
+        self._fast_below = -1
+        self._refresh_limits()
+        return self
+
+    def _refresh_limits(self) -> None:
+        config = self._config
         self._max_queue = config.max_queue_size
         self._batch_size = config.max_export_batch_size
-        self._wall_time = wall_time_function(clock)
-        self._accepting = True
         # log_event's fast path applies while the queue is shorter than this:
-        # no killswitch to probe, and no batch to announce (the append that
-        # fills a batch takes the slow path, which wakes the batch processor).
-        self._fast_below = config.max_export_batch_size - 1 if killswitch is None else -1
-        return self
+        # nothing to probe, sample or check, and no batch to announce (the
+        # append that fills a batch takes the slow path, which wakes the
+        # batch processor).
+        plain = not (self._killed.configured or config.sampling or config.strict)
+        self._fast_below = config.max_export_batch_size - 1 if plain and self._accepting else -1
 
     @property
     def config(self) -> Config:
-        """The configuration in force."""
+        """The configuration in force (after any :meth:`apply_remote_config`)."""
         return self._config
+
+    @property
+    def enabled(self) -> bool:
+        """False for a disabled logger, whose methods do nothing."""
+        return not self._disabled
 
     @property
     def stats(self) -> Stats:
         """A frozen snapshot of this logger's counters (see :class:`Stats`)."""
+        if self._disabled:
+            return Stats()
         depth = len(self._queue)
         return self._counters.snapshot(
             emitted=self._pipeline.taken + depth, queue_depth=depth, spool_bytes=self._spool.size
         )
 
     def log_event(self, name: str, metadata: Metadata | None = None) -> None:
-        """Queue one event for delivery. Never blocks; never raises.
+        """Queue one event for delivery. Never blocks; never raises (unless strict).
 
-        Metadata values are ``int``, ``float``, ``bool`` or ``None``. The event
-        is validated, stamped with its ``event_id`` and encoded when its batch
-        is built; an invalid one is counted in ``stats.dropped_invalid``. So is
-        every other event that cannot be kept: a full queue
-        (``dropped_queue_full``), an active killswitch (``dropped_killed``), a
-        closed logger (``dropped_after_shutdown``).
+        Metadata values are ``int``, ``float``, ``bool`` or ``None``; strings
+        only under ``_PROTO_`` keys (see :class:`Config.proto_fields
+        <eventlog.Config>`). The event is validated, enriched and encoded when
+        its batch is built; an invalid one is counted in
+        ``stats.dropped_invalid``, or raises :class:`InvalidEventError` here
+        in strict mode. Events not kept are counted too: sampling
+        (``sampled_out``), a full queue (``dropped_queue_full``), an active
+        killswitch (``dropped_killed``), a closed logger
+        (``dropped_after_shutdown``).
 
-        The mapping is read when the batch is built, not copied here: do not
-        mutate it after the call.
+        Safe to call from worker threads. The mapping is read when the batch is
+        built, not copied here: do not mutate it after the call.
 
         Example:
             >>> log.log_event("app_started", {"cold_start_ms": 41.5, "first_run": True})
@@ -152,29 +214,80 @@ class EventLogger:
         # does the rest. Everything unusual is in _log_event_slow.
         queue = self._queue
         if len(queue) < self._fast_below:
-            queue.append((name, metadata, self._wall_time()))
+            queue.append((name, metadata, self._wall_time(), None))
             return
         self._log_event_slow(name, metadata)
 
     def _log_event_slow(self, name: str, metadata: Metadata | None) -> None:
+        if self._disabled:
+            return
         if not self._accepting:
-            self._counters.dropped_after_shutdown += 1
+            self._counters.count_refused("dropped_after_shutdown")
             return
-        if self._killswitch is not None and self._exporter.is_killed():
-            self._counters.dropped_killed += 1
+        if self._killed():
+            self._counters.count_refused("dropped_killed")
             return
+        if self._config.strict:
+            check_name(name)
+            check_metadata(metadata, self._transformer.proto_fields)
+        extra: float | None = None
+        if self._sampler.rates:
+            decision = self._sampler.decide(name)
+            if decision == 0.0:
+                self._counters.count_refused("sampled_out")
+                return
+            if decision != KEEP:
+                extra = decision
+        self._enqueue((name, metadata, self._wall_time(), extra))
+
+    def _enqueue(self, raw: RawEvent) -> None:
         queue = self._queue
         depth = len(queue)
         if depth >= self._max_queue:
-            self._counters.dropped_queue_full += 1
+            self._counters.count_refused("dropped_queue_full")
             return
-        queue.append((name, metadata, self._wall_time()))
+        queue.append(raw)
         if depth + 1 >= self._batch_size:
-            self._pipeline.wake()
+            self._waker.call(self._pipeline.wake)
 
-    def _stop_accepting(self) -> None:
-        self._accepting = False
-        self._fast_below = -1
+    def log_experiment(
+        self,
+        experiment_id: str,
+        variation_id: int,
+        *,
+        user_attributes: Mapping[str, object] | None = None,
+        experiment_metadata: Mapping[str, object] | None = None,
+    ) -> None:
+        """Queue an experiment assignment (an ``ExperimentEvent``). Never blocks.
+
+        ``user_attributes`` and ``experiment_metadata`` are sent as JSON
+        strings; they are encoded here, so later changes to the mappings do not
+        show. Invalid input is counted in ``stats.dropped_invalid`` (raises
+        :class:`InvalidEventError` in strict mode). Sampling does not apply.
+
+        Example:
+            >>> log.log_experiment("new-onboarding", 1, user_attributes={"plan": "pro"})
+            ... # doctest: +SKIP
+        """
+        if self._disabled:
+            return
+        if not self._accepting:
+            self._counters.count_refused("dropped_after_shutdown")
+            return
+        if self._killed():
+            self._counters.count_refused("dropped_killed")
+            return
+        try:
+            request = self._transformer.experiment(
+                experiment_id, variation_id, user_attributes, experiment_metadata
+            )
+        except InvalidEventError as exc:
+            if self._config.strict:
+                raise
+            self._counters.count_invalid()
+            logger.debug("experiment %r dropped: %s", experiment_id, exc)
+            return
+        self._enqueue((request.experiment_id, None, self._wall_time(), request))
 
     async def flush(self) -> None:
         """Export everything queued now; return once it is acknowledged or spooled.
@@ -185,16 +298,75 @@ class EventLogger:
         Raises:
             ExporterShutdownError: the logger's block has already been left.
         """
+        if self._disabled:
+            return
         if not self._accepting:
             raise ExporterShutdownError
         await self._pipeline.flush(self._pipeline.taken + len(self._queue))
+
+    async def apply_remote_config(self, remote: RemoteConfig) -> bool:
+        """Apply a configuration change while the logger runs.
+
+        New sampling rates apply at once. A change of the batch configuration
+        (``scheduled_delay``, ``max_export_batch_size``, ``max_queue_size``,
+        ``max_attempts``, ``skip_auth``, ``path``, ``base_url``) rebuilds the
+        pipeline between two exports: what is queued is exported first, under
+        the old configuration, and no event is lost or held back meanwhile.
+        Returns once the new configuration is in force.
+
+        Returns:
+            True if something changed; False for an equal configuration, a
+            disabled or closed logger, or a change that was refused (invalid
+            values: the old configuration stays and the reason is logged at
+            WARNING).
+        """
+        if self._disabled or not self._accepting:
+            return False
+        old = self._config
+        try:
+            new = remote.merged_into(old)
+        except ConfigError as exc:
+            logger.warning(
+                "eventlog: remote configuration refused, keeping the current one: %s", exc
+            )
+            return False
+        if new == old:
+            return False
+        self._config = new
+        self._sampler.rates = dict(new.sampling)
+        if any(getattr(new, f) != getattr(old, f) for f in BATCH_FIELDS):
+            try:
+                exporter = Exporter(
+                    new,
+                    self._client,
+                    clock=self._clock,
+                    counters=self._counters,
+                    auth=self._auth,
+                    killswitch=self._killed,
+                )
+            except Exception as exc:  # noqa: BLE001 -- a failed rebuild keeps the old pipeline
+                self._config = old
+                self._sampler.rates = dict(old.sampling)
+                logger.warning("eventlog: pipeline rebuild failed, keeping the old one: %r", exc)
+                return False
+            if not await self._pipeline.reconfigure(new, exporter):
+                return False
+        self._refresh_limits()
+        return True
+
+    def _stop_accepting(self) -> None:
+        self._accepting = False
+        self._fast_below = -1
 
 
 def current_logger() -> EventLogger | None:
     """The logger of the enclosing :func:`open_event_logger` block, or None.
 
     The logger travels in a :class:`contextvars.ContextVar`: tasks started
-    inside the block see it; tasks of nurseries opened outside it do not.
+    inside the block see it, and so do ``trio.to_thread`` and
+    ``anyio.to_thread`` workers started there (they copy the context); tasks
+    of nurseries opened outside the block and plain ``threading.Thread``\\ s do
+    not (pass them the logger itself).
     """
     return _CURRENT.get()
 
@@ -227,6 +399,7 @@ async def open_event_logger(
     transport: httpx.AsyncBaseTransport | None = None,
     auth: AuthProvider | None = None,
     killswitch: Killswitch | None = None,
+    context: ContextSource | None = None,
     clock: Clock | None = None,
     random: _random.Random | None = None,
 ) -> AsyncIterator[EventLogger]:
@@ -240,6 +413,9 @@ async def open_event_logger(
     for the next run. An exception raised in the block reaches the caller
     unwrapped.
 
+    With ``config.enabled`` False the logger is a no-op: no task is started,
+    no socket opened, no file or directory created.
+
     Args:
         config: the configuration; ``None`` builds one from the environment.
         transport: the HTTP seam, an ``httpx.AsyncBaseTransport``; tests pass
@@ -249,10 +425,12 @@ async def open_event_logger(
         killswitch: returns True while nothing may be sent; probed by every
             ``log_event`` and before every POST, so it must be cheap. An
             exception counts as True.
+        context: an :class:`~eventlog.EventContext` (device, account, email,
+            app facts), or a callable returning the current one.
         clock: wall time for timestamps and the sleep used by every wait.
             Default: :class:`~eventlog.SystemClock`, which follows the event
             loop, so trio's ``MockClock`` drives it.
-        random: the source of backoff jitter.
+        random: the source of sampling decisions and backoff jitter.
 
     Example:
         >>> import trio, eventlog
@@ -269,20 +447,37 @@ async def open_event_logger(
         ['app_started']
     """
     config = Config() if config is None else config
+    if not config.enabled:
+        disabled = EventLogger._create_disabled(config)
+        token = _CURRENT.set(disabled)
+        try:
+            yield disabled
+        finally:
+            _CURRENT.reset(token)
+        return
     clock = SystemClock() if clock is None else clock
     rng = _random.Random() if random is None else random
     counters = Counters()
-    spool = Spool(config.storage_dir, config.session_id, uuid.uuid4().hex, counters)
+    run_id = uuid.uuid4().hex
+    spool = Spool(config.storage_dir, config.session_id, run_id, counters)
     # verify stays at its default (True): design §4, TLS verification is always on.
     client = httpx.AsyncClient(transport=transport, timeout=config.export_timeout)
+    killed = KillswitchProbe(killswitch)
     exporter = Exporter(
-        config, client, clock=clock, counters=counters, auth=auth, killswitch=killswitch
+        config, client, clock=clock, counters=counters, auth=auth, killswitch=killed
+    )
+    transformer = Transformer(
+        config,
+        id_prefix=run_id[:20],
+        context=context,
+        env=detect_environment(),
+        process=ProcessFacts(fallback_start=clock.wall_time()),
     )
     pipeline = Pipeline(
         config,
         exporter=exporter,
         spool=spool,
-        transformer=Transformer(config),
+        transformer=transformer,
         counters=counters,
         clock=clock,
         rng=rng,
@@ -290,11 +485,14 @@ async def open_event_logger(
     event_logger = EventLogger._create(
         config,
         pipeline=pipeline,
-        exporter=exporter,
         spool=spool,
+        transformer=transformer,
         counters=counters,
         clock=clock,
-        killswitch=killswitch,
+        client=client,
+        auth=auth,
+        killed=killed,
+        sampler=Sampler(config.sampling, rng),
     )
     try:
         async with anyio.create_task_group() as tg:

@@ -36,9 +36,9 @@ import anyio
 
 from eventlog._backoff import backoff_delay
 from eventlog._clock import Clock, wait_event_until
+from eventlog._exceptions import InvalidEventError
 from eventlog._exporter import Exporter, ExportReport
 from eventlog._spool import Record, RecordState, Spool
-from eventlog._transform import InvalidEventError, RawEvent, Transformer
 
 if TYPE_CHECKING:
     import random
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from eventlog._config import Config
     from eventlog._stats import Counters
+    from eventlog._transform import RawEvent, Transformer
 
 __all__ = ["Pipeline"]
 
@@ -94,6 +95,7 @@ class Pipeline:
         # The task runs shielded: a cancellation of the block must not stop the
         # final export that the shielded drain waits for. Shutdown cancels it here.
         self._scope = anyio.CancelScope(shield=True)
+        self._pending: tuple[Config, Exporter, anyio.Event] | None = None
 
     # -- called from the logger ------------------------------------------------
 
@@ -119,6 +121,25 @@ class Pipeline:
         finally:
             self._stopped.set()
             self._notify_progress()
+            if self._pending is not None:
+                self._pending[2].set()
+                self._pending = None
+
+    async def reconfigure(self, config: Config, exporter: Exporter) -> bool:
+        """Switch to ``config`` and ``exporter`` between two units of work.
+
+        The queue stays where it is, so no event is lost or waits longer: the
+        task first exports what is queued under the old configuration (as the
+        original flushes its old pipeline), then switches. Returns False if
+        the task has stopped.
+        """
+        if self._closing or self._stopped.is_set():
+            return False
+        applied = anyio.Event()
+        self._pending = (config, exporter, applied)
+        self._wake.set()
+        await applied.wait()
+        return self.config is config
 
     def begin_close(self) -> None:
         """Stop the loop after one last export of the queue."""
@@ -147,6 +168,9 @@ class Pipeline:
     async def _loop(self) -> None:
         clock = self._clock
         while not self._closing:
+            if self._pending is not None:
+                await self._apply_pending()
+                continue
             now = clock.monotonic()
             if self._export_due(now):
                 await self._export_queue()
@@ -167,6 +191,22 @@ class Pipeline:
             await wait_event_until(clock, self._wake, deadline)
         await self._export_queue()
 
+    async def _apply_pending(self) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        if self.queue:
+            await self._export_queue()
+        self._pending = None
+        config, exporter, applied = pending
+        previous = self.config.scheduled_delay
+        self.config = config
+        self._exporter = exporter
+        # A shorter interval applies from now; a longer one from the last export.
+        self._next_export += config.scheduled_delay - previous
+        logger.debug("batch configuration changed; pipeline rebuilt without a pause")
+        applied.set()
+
     def _export_due(self, now: float) -> bool:
         return bool(self.queue) and (
             self._flush_requested
@@ -185,8 +225,12 @@ class Pipeline:
     def _take_queue(self) -> tuple[list[Record], int]:
         """Encode and empty the queue: ``(records, raw events taken)``."""
         queue = self.queue
-        raws = list(queue)
-        queue.clear()
+        # popleft, not list() + clear(): a worker thread may append meanwhile.
+        popleft = queue.popleft
+        raws = [popleft() for _ in range(len(queue))]
+        if not raws:
+            return [], 0
+        self._transformer.begin_batch()
         records: list[Record] = []
         encode = self._transformer.encode
         sequence = self.taken
@@ -196,10 +240,10 @@ class Pipeline:
             try:
                 records.append(Record(encode(raw, sequence)))
             except InvalidEventError as exc:
-                self._counters.dropped_invalid += 1
+                self._counters.count_invalid()
                 logger.debug("event %r dropped: %s", raw[0], exc)
             except Exception as exc:  # noqa: BLE001 -- e.g. a Mapping whose items() raises
-                self._counters.dropped_invalid += 1
+                self._counters.count_invalid()
                 logger.debug("event %r dropped: %s: %s", raw[0], type(exc).__name__, exc)
         return records, len(raws)
 
@@ -231,7 +275,9 @@ class Pipeline:
     async def _between_chunks(self) -> bool:
         if self._closing:
             return False
-        if self._export_due(self._clock.monotonic()):
+        if self._pending is not None:
+            await self._apply_pending()
+        elif self._export_due(self._clock.monotonic()):
             await self._export_queue()
         return not self._backoff_pending(self._clock.monotonic())
 

@@ -6,11 +6,15 @@ one of these, so nothing is lost silently.
 
 from __future__ import annotations
 
-from typing import final
+import threading
+from typing import Literal, final
 
 import msgspec
 
-__all__ = ["Counters", "Stats"]
+__all__ = ["Counters", "Refusal", "Stats"]
+
+Refusal = Literal["sampled_out", "dropped_queue_full", "dropped_killed", "dropped_after_shutdown"]
+"""The tallies of events refused at the door, before queueing."""
 
 
 class Stats(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +77,7 @@ class Counters:
     """The mutable tallies behind :class:`Stats`; private to one logger."""
 
     __slots__ = (
+        "_lock",
         "dropped_after_shutdown",
         "dropped_disk_error",
         "dropped_invalid",
@@ -90,6 +95,9 @@ class Counters:
     )
 
     def __init__(self) -> None:
+        # Only for the tallies that worker threads' log_event calls can touch;
+        # the common path of log_event counts nothing.
+        self._lock = threading.Lock()
         self.sampled_out = 0
         self.dropped_invalid = 0
         self.dropped_queue_full = 0
@@ -104,6 +112,16 @@ class Counters:
         self.dropped_spool_limit = 0
         self.dropped_disk_error = 0
         self.spool_corrupt_lines = 0
+
+    def count_refused(self, name: Refusal) -> None:
+        """Add one to the tally ``name``, safely from any thread."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def count_invalid(self) -> None:
+        """Add one to ``dropped_invalid``, safely from any thread."""
+        with self._lock:
+            self.dropped_invalid += 1
 
     def snapshot(self, *, emitted: int, queue_depth: int, spool_bytes: int) -> Stats:
         """Freeze the tallies together with the gauges.

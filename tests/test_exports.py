@@ -227,6 +227,7 @@ def test_exceptions_share_the_package_base_class() -> None:
         eventlog.ConfigError,
         eventlog.EventlogError,
         eventlog.ExporterShutdownError,
+        eventlog.InvalidEventError,
     ]
     assert all(issubclass(cls, eventlog.EventlogError) for cls in exceptions)
     assert issubclass(eventlog.ConfigError, ValueError)
