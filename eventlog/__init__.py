@@ -46,9 +46,15 @@ __all__ = [
 
 
 def _fixup_module_metadata() -> None:
-    # trio's trick: show eventlog.Config, not eventlog._config.Config, in reprs and docs.
+    # trio's trick: show eventlog.EventLogger, not eventlog._logger.EventLogger, in
+    # reprs and docs. Not for msgspec Structs: msgspec resolves their annotations
+    # in the namespace of __module__, which must stay the defining module.
+    import msgspec
+
     for name in __all__:
         obj = globals()[name]
+        if isinstance(obj, type) and issubclass(obj, msgspec.Struct):
+            continue
         if getattr(obj, "__module__", "").startswith("eventlog._"):
             obj.__module__ = __name__
 

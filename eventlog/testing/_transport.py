@@ -25,6 +25,8 @@ class CapturedRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     time: float
     """When it arrived, on the transport's clock (virtual under trio's MockClock)."""
+    url: str
+    """The full URL posted to."""
     headers: dict[str, str]
     """Request headers, lower-cased names."""
     events: list[Envelope]
@@ -125,6 +127,7 @@ class CapturingTransport(httpx.AsyncBaseTransport):
         self.requests.append(
             CapturedRequest(
                 time=now,
+                url=str(request.url),
                 headers={k.lower(): v for k, v in request.headers.items()},
                 events=events,
                 status=status,
