@@ -132,7 +132,17 @@ def bench_config(storage_dir: str) -> eventlog.Config:
 async def logger_run(storage_dir: str, n: int) -> tuple[float, float, object]:
     """One repeat: ``(log_event seconds, flush seconds, one captured envelope as builtins)``."""
     transport = CapturingTransport()
-    async with eventlog.open_event_logger(bench_config(storage_dir), transport=transport) as log:
+    # Enrichment on: a context with every field, so the batch builds complete events.
+    context = eventlog.EventContext(
+        device_id="device-1",
+        account_uuid="account-1",
+        organization_uuid="org-1",
+        email="user@example.com",
+        app={"channel": "beta"},
+    )
+    async with eventlog.open_event_logger(
+        bench_config(storage_dir), transport=transport, context=context
+    ) as log:
         log_event = log.log_event
         name: str = NAME
         metadata: Mapping[str, int | float | bool | None] | None = METADATA

@@ -350,6 +350,8 @@ class EventLogger:
                 logger.warning("eventlog: pipeline rebuild failed, keeping the old one: %r", exc)
                 return False
             if not await self._pipeline.reconfigure(new, exporter):
+                self._config = old  # closed meanwhile: nothing switched
+                self._sampler.rates = dict(old.sampling)
                 return False
         self._refresh_limits()
         return True
