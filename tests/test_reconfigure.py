@@ -6,7 +6,6 @@ import logging
 from typing import TYPE_CHECKING
 
 import msgspec
-import pytest
 import trio
 import trio.testing
 
@@ -14,6 +13,8 @@ import eventlog
 from eventlog.testing import CapturingTransport
 
 if TYPE_CHECKING:
+    import pytest
+
     from tests.conftest import MakeConfig
 
 
@@ -154,7 +155,7 @@ async def test_rebuild_exports_the_queue_under_the_old_config_first(
 async def test_batch_size_and_queue_size_changes_reach_log_event(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """A smaller batch triggers exports at the new size; a smaller queue refuses at the new bound."""
+    """A smaller batch exports at the new size; a smaller queue refuses at the new bound."""
     transport = CapturingTransport()
     async with eventlog.open_event_logger(make_config(), transport=transport) as log:
         assert await log.apply_remote_config(
