@@ -335,20 +335,14 @@ class EventLogger:
         self._config = new
         self._sampler.rates = dict(new.sampling)
         if any(getattr(new, f) != getattr(old, f) for f in BATCH_FIELDS):
-            try:
-                exporter = Exporter(
-                    new,
-                    self._client,
-                    clock=self._clock,
-                    counters=self._counters,
-                    auth=self._auth,
-                    killswitch=self._killed,
-                )
-            except Exception as exc:  # noqa: BLE001 -- a failed rebuild keeps the old pipeline
-                self._config = old
-                self._sampler.rates = dict(old.sampling)
-                logger.warning("eventlog: pipeline rebuild failed, keeping the old one: %r", exc)
-                return False
+            exporter = Exporter(
+                new,
+                self._client,
+                clock=self._clock,
+                counters=self._counters,
+                auth=self._auth,
+                killswitch=self._killed,
+            )
             if not await self._pipeline.reconfigure(new, exporter):
                 self._config = old  # closed meanwhile: nothing switched
                 self._sampler.rates = dict(old.sampling)

@@ -205,3 +205,24 @@ async def test_remote_config_decodes_from_json() -> None:
     assert remote.sampling == {"x": 0.5}
     assert remote.max_attempts is None
     assert remote.path is msgspec.UNSET
+
+
+async def test_rebuild_interrupted_by_shutdown_keeps_the_old_config(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A change still waiting for a hung export when the block closes is not applied."""
+    results: list[bool] = []
+    config = make_config(max_export_batch_size=1, shutdown_timeout=1.0, export_timeout=50.0)
+    async with (
+        trio.open_nursery() as nursery,
+        eventlog.open_event_logger(config, transport=CapturingTransport(latency=100.0)) as log,
+    ):
+        log.log_event("a")  # a full batch: its POST starts and hangs
+
+        async def apply() -> None:
+            results.append(await log.apply_remote_config(eventlog.RemoteConfig(path="/x")))
+
+        nursery.start_soon(apply)
+        await trio.sleep(0.5)
+    assert results == [False]
+    assert log.config is config
