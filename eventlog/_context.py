@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import msgspec
+
+from eventlog._exceptions import ConfigError
 
 __all__ = ["AppValue", "ContextSource", "EventContext"]
 
@@ -23,6 +26,10 @@ class EventContext(msgspec.Struct, frozen=True, kw_only=True):
 
     Environment facts (platform, architecture, Python and OS versions, CI,
     WSL) and process facts (pid, uptime, RSS) are detected automatically.
+
+    Raises:
+        ConfigError: a field has the wrong type, or an ``app`` value is not a
+            string, an integer, a finite float or a bool.
 
     Example:
         >>> import eventlog
@@ -44,6 +51,26 @@ class EventContext(msgspec.Struct, frozen=True, kw_only=True):
     app: dict[str, AppValue] = msgspec.field(default_factory=dict)
     """Free application facts (``{"channel": "beta", "plan": "pro"}``), sent as
     the event's ``app`` object."""
+
+    def __post_init__(self) -> None:
+        # msgspec does not check types in __init__ (style pitfall 6): a bad value
+        # here would otherwise fail every batch later, far from its cause.
+        for name in ("device_id", "account_uuid", "organization_uuid", "email"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"context.{name}", f"expected a string or None, got {value!r}")
+        if not isinstance(self.app, dict):
+            raise ConfigError("context.app", f"expected a dict, got {type(self.app).__name__}")
+        for key, value in self.app.items():
+            if not isinstance(key, str):
+                raise ConfigError("context.app", f"key {key!r} is not a string")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError("context.app", f"{key!r}: {value!r} is not a finite number")
+            if not isinstance(value, str | int | float):
+                raise ConfigError(
+                    "context.app", f"{key!r}: {type(value).__name__} is not str, int, float or bool"
+                )
+        msgspec.structs.force_setattr(self, "app", dict(self.app))
 
 
 ContextSource = EventContext | Callable[[], EventContext]

@@ -35,7 +35,7 @@ CI_VARIABLES: Final = (
     "APPVEYOR",
     "SEMAPHORE",
 )
-_FALSY: Final = frozenset({"", "0", "false", "no"})
+_FALSY: Final = frozenset({"", "0", "false", "no", "off"})
 
 
 def detect_wsl_version(proc_version: str | None = None) -> str | None:

@@ -87,7 +87,8 @@ class ExperimentEventData(msgspec.Struct, frozen=True, kw_only=True, omit_defaul
     timestamp: str
     experiment_id: str
     variation_id: int
-    environment: str = "production"
+    # No default: omit_defaults would leave it out of the body (design §3 requires it).
+    environment: str
     user_attributes: str | None = None
     experiment_metadata: str | None = None
     device_id: str | None = None

@@ -274,6 +274,7 @@ class Transformer:
                     timestamp=format_timestamp(wall),
                     experiment_id=request.experiment_id,
                     variation_id=request.variation_id,
+                    environment="production",
                     user_attributes=request.user_attributes,
                     experiment_metadata=request.experiment_metadata,
                     device_id=context.device_id,
