@@ -19,7 +19,7 @@ def _group(name: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage."""
-    session.install("-e", ".", *_group("tests"))
+    session.install("-e", ".[collector]", *_group("tests"))
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "report", "--fail-under=95")
 
@@ -35,7 +35,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package, the tests and this file."""
-    session.install("-e", ".", *_group("typing"))
+    session.install("-e", ".[collector]", *_group("typing"))
     session.run("mypy", "eventlog", "tests", "noxfile.py", "benchmarks", "examples")
 
 
