@@ -60,13 +60,16 @@ def _env_flag(variable: str, field: str) -> bool:
         return True
     if raw in _FALSE:
         return False
-    raise ConfigError(field, f"{variable}={raw!r} is not a boolean (1/0, true/false, yes/no)")
+    raise ConfigError(
+        field, f"{variable}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)"
+    )
 
 
 def _env_enabled() -> bool:
     # DO_NOT_TRACK is a community convention: honour any truthy value, ignore the rest.
+    disabled = _env_flag("EVENTLOG_DISABLED", "enabled")  # checked even under DO_NOT_TRACK
     do_not_track = os.environ.get("DO_NOT_TRACK", "").strip().lower() in _TRUE
-    return not (do_not_track or _env_flag("EVENTLOG_DISABLED", "enabled"))
+    return not (do_not_track or disabled)
 
 
 def _env_strict() -> bool:

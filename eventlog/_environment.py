@@ -7,6 +7,7 @@ import platform
 import sys
 from typing import Final, final
 
+from eventlog._clock import SystemClock
 from eventlog._events import ProcessInfo
 
 __all__ = [
@@ -99,10 +100,13 @@ def _process_start_wall() -> float | None:
 class ProcessFacts:
     """The ``process`` object of events: pid, uptime at emit, current RSS."""
 
-    def __init__(self, *, fallback_start: float) -> None:
-        start = _process_start_wall()
-        # Without /proc, uptime counts from the logger's start.
-        self.start = fallback_start if start is None else start
+    def __init__(self, *, opened_at: float) -> None:
+        # Uptime is measured on the logger's clock, so that it agrees with event
+        # timestamps even under a test clock: the process start is placed on
+        # that clock by subtracting the process's real age at open.
+        real_start = _process_start_wall()
+        age = 0.0 if real_start is None else max(SystemClock().wall_time() - real_start, 0.0)
+        self.start = opened_at - age
         self._page_size = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
     def rss_bytes(self) -> int | None:

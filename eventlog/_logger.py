@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import logging
 import random as _random
+import secrets
 import uuid
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -84,6 +85,7 @@ class EventLogger:
         "_max_queue",
         "_pipeline",
         "_queue",
+        "_reconfiguring",
         "_sampler",
         "_spool",
         "_transformer",
@@ -104,6 +106,7 @@ class EventLogger:
     _max_queue: int
     _pipeline: Pipeline
     _queue: deque[RawEvent]
+    _reconfiguring: anyio.Lock
     _sampler: Sampler
     _spool: Spool
     _transformer: Transformer
@@ -154,6 +157,7 @@ class EventLogger:
         self._queue = pipeline.queue
         self._wall_time = wall_time_function(clock)
         self._waker = LoopWaker()
+        self._reconfiguring = anyio.Lock()
         self._accepting = True
         self._fast_below = -1
         self._refresh_limits()
@@ -284,8 +288,9 @@ class EventLogger:
         except InvalidEventError as exc:
             if self._config.strict:
                 raise
-            self._counters.count_invalid()
-            logger.debug("experiment %r dropped: %s", experiment_id, exc)
+            # Queued as invalid, so it is counted with the other invalid events
+            # when its batch is built (and emitted stays the sum of outcomes).
+            self._enqueue((str(experiment_id), None, self._wall_time(), exc))
             return
         self._enqueue((request.experiment_id, None, self._wall_time(), request))
 
@@ -322,18 +327,21 @@ class EventLogger:
         """
         if self._disabled or not self._accepting:
             return False
+        # One change at a time: each waits for the previous one to be in force.
+        async with self._reconfiguring:
+            return await self._apply(remote)
+
+    async def _apply(self, remote: RemoteConfig) -> bool:
         old = self._config
         try:
             new = remote.merged_into(old)
         except ConfigError as exc:
-            logger.warning(
-                "eventlog: remote configuration refused, keeping the current one: %s", exc
-            )
+            logger.warning("eventlog: remote configuration refused, keeping the current: %s", exc)
             return False
-        if new == old:
+        if new == old or not self._accepting:
             return False
-        self._config = new
-        self._sampler.rates = dict(new.sampling)
+        # Sampling and the emit-side limits apply at once, before the rebuild.
+        self._use(new)
         if any(getattr(new, f) != getattr(old, f) for f in BATCH_FIELDS):
             exporter = Exporter(
                 new,
@@ -344,11 +352,14 @@ class EventLogger:
                 killswitch=self._killed,
             )
             if not await self._pipeline.reconfigure(new, exporter):
-                self._config = old  # closed meanwhile: nothing switched
-                self._sampler.rates = dict(old.sampling)
+                self._use(old)  # closed meanwhile: nothing switched
                 return False
-        self._refresh_limits()
         return True
+
+    def _use(self, config: Config) -> None:
+        self._config = config
+        self._sampler.rates = dict(config.sampling)
+        self._refresh_limits()
 
     def _stop_accepting(self) -> None:
         self._accepting = False
@@ -464,10 +475,10 @@ async def open_event_logger(
     )
     transformer = Transformer(
         config,
-        id_prefix=run_id[:20],
+        id_prefix=secrets.token_hex(10),
         context=context,
         env=detect_environment(),
-        process=ProcessFacts(fallback_start=clock.wall_time()),
+        process=ProcessFacts(opened_at=clock.wall_time()),
     )
     pipeline = Pipeline(
         config,

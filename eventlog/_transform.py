@@ -80,8 +80,9 @@ class ExperimentRequest(msgspec.Struct, frozen=True):
     experiment_metadata: str | None
 
 
-RawEvent = tuple[str, Metadata | None, float, float | ExperimentRequest | None]
-"""What ``log_event`` queues: name, metadata, wall time at emit, and the extra."""
+RawEvent = tuple[str, Metadata | None, float, float | ExperimentRequest | InvalidEventError | None]
+"""What ``log_event`` queues: name, metadata, wall time at emit, and the extra: a
+sample rate, an experiment, or why an experiment was refused at the call."""
 
 
 def check_name(name: object, what: str = "event name") -> str:
@@ -221,6 +222,8 @@ class Transformer:
         name, metadata, wall, extra = raw
         if isinstance(extra, ExperimentRequest):
             return self._encode_experiment(extra, wall, sequence)
+        if isinstance(extra, InvalidEventError):
+            raise extra
         check_name(name)
         hoisted, rest = check_metadata(metadata, self.proto_fields)
         batch = self._batch
@@ -234,6 +237,7 @@ class Transformer:
                         event_name=name,
                         client_timestamp=timestamp,
                         session_id=self._session_id,
+                        sample_rate=extra,
                         additional_metadata=self._b64({"transform_error": batch.error}),
                     )
                 )

@@ -226,3 +226,41 @@ async def test_rebuild_interrupted_by_shutdown_keeps_the_old_config(
         await trio.sleep(0.5)
     assert results == [False]
     assert log.config is config
+
+
+async def test_overlapping_changes_apply_one_after_the_other(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Two concurrent apply_remote_config calls both return, both in force, in call order."""
+    results: list[bool] = []
+    async with eventlog.open_event_logger(make_config(), transport=CapturingTransport()) as log:
+
+        async def apply(change: eventlog.RemoteConfig) -> None:
+            results.append(await log.apply_remote_config(change))
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(apply, eventlog.RemoteConfig(path="/one", max_attempts=2))
+                nursery.start_soon(apply, eventlog.RemoteConfig(max_export_batch_size=9))
+        assert results == [True, True]
+        assert (log.config.path, log.config.max_attempts) == ("/one", 2)
+        assert log.config.max_export_batch_size == 9
+
+
+async def test_sampling_applies_during_a_rebuild(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A change that samples and rebuilds samples the events logged while it waits."""
+    transport = CapturingTransport(latency=5.0)
+    async with eventlog.open_event_logger(
+        make_config(max_export_batch_size=1, export_timeout=50.0), transport=transport
+    ) as log:
+        log.log_event("x")  # a POST that takes 5 s: the rebuild waits for it
+        async with trio.open_nursery() as nursery:
+            change = eventlog.RemoteConfig(sampling={"noisy": 0.0}, path="/new")
+            nursery.start_soon(log.apply_remote_config, change)
+            await trio.sleep(1)
+            for _ in range(5):
+                log.log_event("noisy")
+            assert log.stats.sampled_out == 5
+    assert transport.event_names() == ["x"]

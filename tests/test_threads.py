@@ -94,3 +94,24 @@ async def test_two_loggers_in_two_tasks_do_not_see_each_other(
     assert transports["one"].event_names() == ["event-one"]
     assert transports["two"].event_names() == ["event-two"]
     assert eventlog.current_logger() is None
+
+
+async def test_frozen_wall_clock_stamps_events_from_threads(
+    make_config: MakeConfig, mock_clock: trio.testing.MockClock
+) -> None:
+    """A test clock reads the loop's time from a worker thread too: no error, exact stamps.
+
+    Without autojump: virtual time must not jump while the thread runs (pitfall 2).
+    """
+    from eventlog.testing import FrozenWallClock
+
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(
+        make_config(), transport=transport, clock=FrozenWallClock(epoch=0.0)
+    ) as log:
+        mock_clock.jump(2.5)
+        await trio.to_thread.run_sync(log.log_event, "from_thread")
+        await log.flush()
+    [event] = transport.events()
+    assert event.event_data.event_name == "from_thread"  # type: ignore[union-attr]
+    assert event.event_data.client_timestamp == "1970-01-01T00:00:02.500Z"  # type: ignore[union-attr]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import anyio
+import anyio.lowlevel
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["FrozenWallClock"]
 
@@ -29,10 +33,25 @@ class FrozenWallClock:
     def __init__(self, epoch: float = 1_767_225_600.0) -> None:
         self.epoch = epoch
         """Wall time at loop time 0."""
+        self._loop_time: Callable[[], float] | None = None
 
     def wall_time(self) -> float:
-        """``epoch + anyio.current_time()``."""
-        return self.epoch + anyio.current_time()
+        """``epoch`` plus the loop's time; callable from worker threads too.
+
+        The loop's clock is looked up on the first call (on the loop's thread:
+        ``open_event_logger`` makes one), then read directly, so a
+        ``log_event`` from a worker thread gets a timestamp as well.
+        """
+        if self._loop_time is None:
+            native = anyio.lowlevel.current_token().native_token
+            # asyncio hands out its loop (loop.time); trio a token, whose run has a clock.
+            loop_time: Callable[[], float] | None = getattr(native, "time", None)
+            if loop_time is None:
+                import trio.lowlevel
+
+                loop_time = trio.lowlevel.current_clock().current_time
+            self._loop_time = loop_time
+        return self.epoch + self._loop_time()
 
     def monotonic(self) -> float:
         """``anyio.current_time()``."""
