@@ -46,7 +46,11 @@ def find_spool_files(directory: str, *, exclude: str = "") -> tuple[list[str], l
                 continue
             if parse_file_name(name) is None:
                 continue
-            found.append((entry.stat(follow_symlinks=False).st_mtime, name, entry.path))
+            try:
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                continue  # its owner removed it since the listing: nothing to replay
+            found.append((mtime, name, entry.path))
     found.sort()
     return [path for _, _, path in found], temps
 
