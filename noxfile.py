@@ -41,13 +41,13 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the example app through an outage against the fake server."""
-    session.install("-e", ".")
-    session.run("python", "examples/outage.py", *session.posargs)
+    """The main job: ``eventlog demo`` on the embedded collector, through an outage."""
+    session.install("-e", ".[collector]")
+    session.run("eventlog", "demo", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks; figures are ratios against a baseline measured in the same run."""
-    session.install("-e", ".", *_group("bench"))
+    session.install("-e", ".[collector]", *_group("bench"))
     session.run("python", "-m", "benchmarks", *session.posargs)

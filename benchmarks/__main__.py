@@ -38,6 +38,7 @@ import msgspec
 import trio
 
 import eventlog
+from benchmarks import collector
 from eventlog.testing import CapturingTransport
 
 if TYPE_CHECKING:
@@ -240,6 +241,7 @@ def main() -> None:
     """Measure and print; always exits 0 (benchmarks are not tests)."""
     samples = trio.run(measure, N_EVENTS, REPEATS)
     report(samples, N_EVENTS, REPEATS)
+    collector.run()
 
 
 if __name__ == "__main__":

@@ -18,14 +18,15 @@ Row = tuple[str, str, str | None, str | None, str | None, float, str]
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS events (
-    event_id    TEXT PRIMARY KEY,
+    id          INTEGER PRIMARY KEY,
+    event_id    TEXT NOT NULL UNIQUE,
     event_type  TEXT NOT NULL,
     event_name  TEXT,
     session_id  TEXT,
     timestamp   TEXT,
     received_at REAL NOT NULL,
     body        TEXT NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (event_name);
 CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id);
 """
@@ -38,7 +39,12 @@ _INSERT: Final = (
 
 @final
 class Store:
-    """Events in SQLite (WAL mode for a file), keyed by ``event_id``.
+    """Events in SQLite (WAL mode for a file), unique by ``event_id``.
+
+    Rows are appended in arrival order (an integer primary key) with a unique
+    index on ``event_id``: with random ids as the primary key itself, every
+    insert would land at a random place in a B-tree of whole rows, five
+    times slower.
 
     ``event_name`` holds the ``event_name`` of an ``InternalEvent`` and the
     ``experiment_id`` of an ``ExperimentEvent``; ``body`` the envelope JSON as
