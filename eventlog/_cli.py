@@ -13,6 +13,7 @@ The collector, the demo and the spool commands' display need the
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import TYPE_CHECKING
 
@@ -24,8 +25,8 @@ __all__ = ["build_parser", "main"]
 
 def _non_negative(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
     return value
 
 
@@ -118,11 +119,22 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo(events=args.events, outage=args.outage, sessions=args.sessions, keep=args.keep)
 
 
+def is_interrupt(exc: BaseException) -> bool:
+    """True for a KeyboardInterrupt, also inside the exception groups trio raises."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_interrupt(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``eventlog`` console script and ``python -m eventlog``."""
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
+    except BaseExceptionGroup as group:
+        if not is_interrupt(group):
+            raise
+        status = 130
     except KeyboardInterrupt:
         status = 130
     except ModuleNotFoundError as exc:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from eventlog._cli import is_interrupt
 from eventlog.collector import Faults, open_collector
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ def serve_collector(args: argparse.Namespace) -> int:
     """Run until Ctrl-C; 0 on a clean stop."""
     try:
         trio.run(_serve, args)
-    except KeyboardInterrupt:
-        print("eventlog collector stopped", file=sys.stderr)
+    except BaseException as exc:
+        # Ctrl-C reaches us as a KeyboardInterrupt wrapped in the exception
+        # group of the server's nursery.
+        if not is_interrupt(exc):
+            raise
+    print("eventlog collector stopped", file=sys.stderr)
     return 0

@@ -25,10 +25,6 @@ from typing import TYPE_CHECKING, Final, Literal
 import anyio
 import msgspec
 import trio
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from eventlog._clock import SystemClock
 from eventlog._config import _SERVICE_NAME_RE, Config, default_storage_dir
@@ -40,6 +36,8 @@ from eventlog._stats import Counters
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+
+    from rich.console import Console
 
     from eventlog._stats import Stats
 
@@ -468,6 +466,8 @@ def _scan_or_report(
     directory: str, err: Console, out: Console, *, quiet: bool
 ) -> list[SpoolEntry] | None:
     """The entries of ``directory``; None (after a message) if there is nothing to show."""
+    from rich.markup import escape
+
     try:
         entries = scan_spool(directory)
     except FileNotFoundError:
@@ -486,6 +486,10 @@ def _scan_or_report(
 
 def _cmd_ls(args: argparse.Namespace) -> int:
     """``eventlog spool ls``."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     out, err = Console(), Console(stderr=True)
     directory = _directory(args)
     try:
@@ -549,6 +553,10 @@ _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
 
 def _cmd_show(args: argparse.Namespace) -> int:
     """``eventlog spool show FILE``: read-only, no lock taken."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     out, err = Console(), Console(stderr=True)
     path = _resolve(_directory(args), args.file)
     try:
@@ -601,6 +609,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     """``eventlog spool replay``: deliver the unlocked files now."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     out, err = Console(), Console(stderr=True)
     directory = _directory(args)
     try:
@@ -673,6 +691,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_purge(args: argparse.Namespace) -> int:
     """``eventlog spool purge``: delete unlocked spool files after confirmation."""
+    from rich.console import Console
+    from rich.markup import escape
+
     out, err = Console(), Console(stderr=True)
     directory = _directory(args)
     failed = False

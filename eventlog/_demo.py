@@ -64,6 +64,7 @@ def _config(collector: Collector, spool: str, session: str) -> eventlog.Config:
         max_backoff=1.0,
         max_attempts=None,
         shutdown_timeout=2.0,
+        enabled=True,  # the demo is about delivery: DO_NOT_TRACK must not empty it
     )
 
 

@@ -1,6 +1,6 @@
 """An application that keeps logging events through a server outage.
 
-Run it with ``python examples/outage.py`` (``nox -s demo`` does). Everything
+Run it with ``python examples/outage.py``. Everything
 runs in virtual time under trio's ``MockClock``, so a multi-minute outage takes
 well under a second:
 

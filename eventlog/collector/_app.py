@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -161,6 +162,11 @@ class IngestStats(msgspec.Struct, kw_only=True):
     """Events in the store, earlier runs included (filled in by ``/api/stats``)."""
 
 
+def _is_count(text: str) -> bool:
+    # str.isdigit alone accepts digits such as "²" that int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def _as_bytes(value: object) -> bytes:
     return bytes(value) if isinstance(value, bytes | bytearray) else b""
 
@@ -243,7 +249,7 @@ class CollectorApp:
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if declared is not None and _is_count(declared) and int(declared) > self.max_body:
             raise _Rejected(413, f"body of {declared} bytes exceeds {self.max_body}")
         chunks: list[bytes] = []
         size = 0
@@ -344,11 +350,15 @@ class CollectorApp:
                 body = self._gunzip(body)
             elif headers.get("content-encoding", "identity").lower() != "identity":
                 raise _Rejected(400, f"unsupported content-encoding {headers['content-encoding']}")
-            rows = self._parse(body, trio.current_time())
+            rows = self._parse(body, time.time())
         except _Rejected as exc:
             self.stats.rejected += 1
-            kind = "request_too_large" if exc.status == 413 else "invalid_request_error"
-            return _error(exc.status, kind, exc.message)
+            if exc.status == 413:
+                # The body may be half read: say the connection ends, or a client
+                # reusing it would meet a silent disconnect.
+                extra["connection"] = "close"
+                return _error(413, "request_too_large", exc.message)
+            return _error(exc.status, "invalid_request_error", exc.message)
         stored = await self.run_store(lambda: self.store.insert(rows))
         self.stats.received += len(rows)
         self.stats.stored += stored
@@ -360,7 +370,7 @@ class CollectorApp:
     async def _query(self, query_string: bytes) -> tuple[int, bytes]:
         query = urllib.parse.parse_qs(query_string.decode("latin-1"))
         limit_text = query.get("limit", ["100"])[-1]
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_QUERY_LIMIT:
+        if not _is_count(limit_text) or not 1 <= int(limit_text) <= MAX_QUERY_LIMIT:
             return _error(400, "invalid_request_error", f"limit must be 1 to {MAX_QUERY_LIMIT}")
         name = query.get("name", [None])[-1]
         session_id = query.get("session_id", [None])[-1]

@@ -57,8 +57,9 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives a process crash; an OS crash may lose
-        # the last transactions, which the SDK then resends (deduplicated).
+        # WAL + NORMAL: a commit survives a crash of the collector process; an OS
+        # crash or power loss may lose the last transactions although they were
+        # answered 200. A development server accepts that for the speed.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
@@ -79,7 +80,7 @@ class Store:
     def events(
         self, *, name: str | None = None, session_id: str | None = None, limit: int = 100
     ) -> list[tuple[str, float]]:
-        """``(body, received_at)`` of stored events, oldest first, filtered."""
+        """``(body, received_at)`` of stored events in arrival order, filtered."""
         clauses: list[str] = []
         params: list[object] = []
         if name is not None:

@@ -1,0 +1,977 @@
+"""The SDK against the real reference collector on loopback, in real time (design §4, §8).
+
+Every test here uses real sockets on 127.0.0.1 and the real clock (hypercorn
+and SQLite's worker threads do not run under trio's autojump clock). Waits are
+short polls bounded by ``trio.fail_after``, never fixed sleeps, and the SDK
+runs with millisecond backoffs so that a whole outage fits in a fraction of a
+second.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import inspect
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import h11
+import httpx
+import msgspec
+import pytest
+import trio
+
+import eventlog
+from eventlog.collector import Collector, Faults, open_collector
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+    from tests.conftest import MakeConfig
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+BATCH = "/api/event_logging/batch"
+TIMESTAMP = "2026-01-01T00:00:00.000Z"
+TIMEOUT = 5.0
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+async def wait_for(
+    condition: Callable[[], bool | Awaitable[bool]], within: float = TIMEOUT
+) -> None:
+    """Poll ``condition`` every 20 ms until it holds; fail after ``within`` seconds."""
+    with trio.fail_after(within):
+        while True:
+            result = condition()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
+            await trio.sleep(0.02)
+
+
+def fast_config(make_config: MakeConfig, url: str, **overrides: Any) -> eventlog.Config:
+    """A config for real time: the collector's URL and millisecond backoffs."""
+    values: dict[str, Any] = {
+        "base_url": url,
+        "scheduled_delay": 0.1,
+        "base_backoff": 0.05,
+        "max_backoff": 0.2,
+        "backoff_jitter": 0.0,
+        "batch_delay": 0.01,
+        "shutdown_timeout": 1.0,
+        "max_attempts": None,
+    }
+    values.update(overrides)
+    return make_config(**values)
+
+
+def internal(
+    event_id: object, name: str = "clicked", session_id: str = "s1", **data: object
+) -> dict[str, object]:
+    """An InternalEvent envelope; ``data`` overrides or adds ``event_data`` fields."""
+    event_data: dict[str, object] = {
+        "event_id": event_id,
+        "event_name": name,
+        "client_timestamp": TIMESTAMP,
+        "session_id": session_id,
+    }
+    event_data.update(data)
+    return {"event_type": "InternalEvent", "event_data": event_data}
+
+
+def experiment(event_id: str, **data: object) -> dict[str, object]:
+    """An ExperimentEvent envelope; ``data`` overrides or adds ``event_data`` fields."""
+    event_data: dict[str, object] = {
+        "event_id": event_id,
+        "timestamp": TIMESTAMP,
+        "experiment_id": "new-onboarding",
+        "variation_id": 1,
+        "environment": "production",
+    }
+    event_data.update(data)
+    return {"event_type": "ExperimentEvent", "event_data": event_data}
+
+
+def batch(*envelopes: object) -> bytes:
+    """The JSON body of one POST."""
+    return msgspec.json.encode({"events": list(envelopes)})
+
+
+def without_event_id(event_id: str) -> dict[str, object]:
+    """An InternalEvent with no ``event_id`` at all."""
+    envelope = internal(event_id)
+    data = envelope["event_data"]
+    assert isinstance(data, dict)
+    del data["event_id"]
+    return envelope
+
+
+def error_of(response: httpx.Response) -> tuple[str, str]:
+    """``(type, message)`` of the collector's JSON error body."""
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"type", "message"}
+    return body["error"]["type"], body["error"]["message"]
+
+
+def metadata_of(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The decoded ``additional_metadata`` of an InternalEvent envelope."""
+    decoded: dict[str, Any] = json.loads(
+        base64.b64decode(envelope["event_data"]["additional_metadata"])
+    )
+    return decoded
+
+
+async def stored_events(http: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
+    """``GET /api/events`` with ``params``; the envelopes it returns."""
+    response = await http.get("/api/events", params=params)
+    assert response.status_code == 200, response.text
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """The real HTTP transport, noting each request's Authorization header and status.
+
+    ``on_response`` runs before the SDK sees the response: a test can change
+    the collector's faults between a request and the next one.
+    """
+
+    def __init__(
+        self, on_response: Callable[[httpx.Request, httpx.Response], None] | None = None
+    ) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.on_response = on_response
+        self.seen: list[tuple[str | None, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Forward to the real transport and record the exchange."""
+        response = await self.inner.handle_async_request(request)
+        self.seen.append((request.headers.get("authorization"), response.status_code))
+        if self.on_response is not None:
+            self.on_response(request, response)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the real transport."""
+        await self.inner.aclose()
+
+
+def spool_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("failed_events.*.jsonl"))
+
+
+@pytest.fixture
+async def collector() -> AsyncIterator[Collector]:
+    """A collector on a free loopback port, its database in memory."""
+    async with open_collector() as running:
+        yield running
+
+
+@pytest.fixture
+async def http(collector: Collector) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the collector (closed before the collector stops)."""
+    async with httpx.AsyncClient(base_url=collector.url, timeout=TIMEOUT) as client:
+        yield client
+
+
+# -- outages and restarts (design §4, §5) ----------------------------------------
+
+
+async def test_outage_through_control_loses_nothing_and_stores_no_duplicate(
+    make_config: MakeConfig, collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """503s from /api/control while 500 events flow; once it ends all 500 are stored once."""
+    response = await http.post("/api/control", json={"outage": 60})
+    assert response.status_code == 200
+    assert response.json()["outage_left"] > 59
+    config = fast_config(make_config, collector.url, session_id="outage-session")
+    async with eventlog.open_event_logger(config) as log:
+        for i in range(500):
+            log.log_event("outage_event", {"i": i})
+        await wait_for(lambda: log.stats.export_failures >= 2)
+        assert await collector.count() == 0
+        assert collector.stats.faulted >= 2
+
+        response = await http.post("/api/control", json={"outage": 0})
+        assert response.json()["outage_left"] == 0
+        await wait_for(lambda: log.stats.exported == 500)
+        await wait_for(lambda: log.stats.spool_bytes == 0 and log.stats.queue_depth == 0)
+    stats = log.stats
+
+    assert await collector.count() == 500
+    assert collector.stats.duplicates == 0
+    assert collector.stats.stored == collector.stats.received == 500
+    events = await stored_events(http, limit="10000")
+    ids = {e["event_data"]["event_id"] for e in events}
+    assert len(events) == len(ids) == 500
+    assert ids == await collector.event_ids()
+    assert sorted(metadata_of(e)["i"] for e in events) == list(range(500))
+    assert {e["event_data"]["session_id"] for e in events} == {"outage-session"}
+    assert (stats.emitted, stats.exported) == (500, 500)
+    assert stats.export_failures >= 2
+    assert stats.spooled > 0
+    assert stats.dropped_max_attempts == stats.dropped_permanent == 0
+
+
+async def test_a_restarted_sdk_replays_its_spool_into_the_collector(
+    make_config: MakeConfig, spool_dir: Path, collector: Collector
+) -> None:
+    """Logger A exits mid-outage leaving a spool; logger B (another session) delivers it all."""
+    collector.faults.outage_until = trio.current_time() + 60
+    config_a = fast_config(make_config, collector.url, session_id="session-a", shutdown_timeout=0.2)
+    async with eventlog.open_event_logger(config_a) as log_a:
+        for i in range(120):
+            log_a.log_event("before_restart", {"i": i})
+        await wait_for(lambda: log_a.stats.export_failures >= 1)
+    stats_a = log_a.stats
+    assert stats_a.emitted == 120
+    assert stats_a.exported == 0
+    (left,) = spool_files(spool_dir)
+    assert ".session-a." in left.name
+
+    collector.faults.outage_until = 0.0
+    config_b = fast_config(make_config, collector.url, session_id="session-b")
+    async with eventlog.open_event_logger(config_b) as log_b:
+        await wait_for(lambda: log_b.stats.replayed == 120)
+        await wait_for(lambda: log_b.stats.spool_bytes == 0)
+    stats_b = log_b.stats
+
+    assert await collector.count() == stats_a.emitted
+    assert collector.stats.duplicates == 0
+    assert (stats_b.emitted, stats_b.exported, stats_b.replayed) == (0, 120, 120)
+    assert spool_files(spool_dir) == []
+
+
+# -- malformed batches: 400 ------------------------------------------------------
+
+
+GOOD_0 = internal("good-0")
+GOOD_2 = internal("good-2")
+
+
+def among_good(bad: object) -> bytes:
+    """A batch whose event 1 is ``bad`` and events 0 and 2 are valid."""
+    return batch(GOOD_0, bad, GOOD_2)
+
+
+MALFORMED: list[tuple[str, bytes, dict[str, str], tuple[str, ...]]] = [
+    ("not-json", b"{not json", {}, ("not JSON",)),
+    ("empty-body", b"", {}, ("not JSON",)),
+    ("json-array", b"[1, 2]", {}, ("not a batch",)),
+    ("no-events-key", b'{"event": []}', {}, ("not a batch", "events")),
+    ("events-not-a-list", b'{"events": "many"}', {}, ("not a batch", "events")),
+    (
+        "unknown-event-type",
+        among_good({"event_type": "BogusEvent", "event_data": {"event_id": "x"}}),
+        {},
+        ("events[1]", "event_type"),
+    ),
+    ("envelope-not-an-object", among_good([1, 2]), {}, ("events[1]",)),
+    ("missing-event-id", among_good(without_event_id("x")), {}, ("events[1]", "event_id")),
+    ("event-id-an-int", among_good(internal(7)), {}, ("events[1]", "event_id")),
+    ("empty-event-id", among_good(internal("")), {}, ("events[1]", "event_id")),
+    ("event-id-too-long", among_good(internal("e" * 129)), {}, ("events[1]", "event_id")),
+    ("empty-event-name", among_good(internal("x", name="")), {}, ("events[1]", "event_name")),
+    (
+        "variation-id-a-string",
+        among_good(experiment("x", variation_id="one")),
+        {},
+        ("events[1]", "variation_id"),
+    ),
+    (
+        "metadata-not-a-string",
+        among_good(internal("x", additional_metadata=5)),
+        {},
+        ("events[1]", "additional_metadata"),
+    ),
+    (
+        "gzip-garbage",
+        b"\x1f\x8b this is not gzip at all",
+        {"content-encoding": "gzip"},
+        ("not valid gzip",),
+    ),
+    (
+        "gzip-truncated",
+        gzip.compress(batch(GOOD_0, GOOD_2))[:-12],
+        {"content-encoding": "gzip"},
+        ("not valid gzip", "truncated"),
+    ),
+    (
+        "gzip-of-garbage",
+        gzip.compress(b"not json either"),
+        {"content-encoding": "gzip"},
+        ("not JSON",),
+    ),
+    (
+        "unsupported-encoding",
+        batch(GOOD_0),
+        {"content-encoding": "br"},
+        ("unsupported content-encoding",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "fragments"),
+    [
+        pytest.param(body, headers, fragments, id=name)
+        for name, body, headers, fragments in MALFORMED
+    ],
+)
+async def test_malformed_batch_gets_400_naming_the_problem_and_stores_nothing(
+    collector: Collector,
+    http: httpx.AsyncClient,
+    body: bytes,
+    headers: dict[str, str],
+    fragments: tuple[str, ...],
+) -> None:
+    """400 with a JSON error naming the event and field; nothing of the batch is stored."""
+    assert (await http.post(BATCH, content=batch(internal("baseline")))).status_code == 200
+
+    response = await http.post(
+        BATCH, content=body, headers={"content-type": "application/json", **headers}
+    )
+
+    assert response.status_code == 400, response.text
+    kind, message = error_of(response)
+    assert kind == "invalid_request_error"
+    for fragment in fragments:
+        assert fragment in message
+    assert await collector.count() == 1
+    assert await collector.event_ids() == {"baseline"}
+    assert collector.stats.rejected == 1
+    assert (collector.stats.received, collector.stats.stored) == (1, 1)
+
+
+async def test_valid_gzip_bodies_are_accepted(
+    make_config: MakeConfig, collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """A gzip body posted directly and an SDK with gzip=True are both stored."""
+    response = await http.post(
+        BATCH,
+        content=gzip.compress(batch(internal("g1"), experiment("g2"))),
+        headers={"content-encoding": "gzip"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 2, "stored": 2, "duplicates": 0}
+
+    config = fast_config(make_config, collector.url, gzip=True)
+    async with eventlog.open_event_logger(config) as log:
+        for i in range(30):
+            log.log_event("zipped", {"i": i})
+        log.log_experiment("exp", 2)
+        await log.flush()
+    assert (log.stats.exported, log.stats.dropped_permanent) == (31, 0)
+    assert await collector.count() == 33
+    assert collector.stats.rejected == 0
+    zipped = await stored_events(http, name="zipped")
+    assert sorted(metadata_of(e)["i"] for e in zipped) == list(range(30))
+    (exp,) = await stored_events(http, name="exp")
+    assert exp["event_data"]["variation_id"] == 2
+
+
+# -- too large: 413 ----------------------------------------------------------------
+
+
+async def h11_response(
+    stream: trio.SocketStream, conn: h11.Connection
+) -> tuple[h11.Response, bytes] | None:
+    """The next response on a raw connection, or None if the server closed without one."""
+    response: h11.Response | None = None
+    body = b""
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            try:
+                data = await stream.receive_some(65536)
+            except trio.BrokenResourceError:
+                data = b""
+            if not data and response is None:
+                return None
+            conn.receive_data(data)
+        elif isinstance(event, h11.Response):
+            response = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            assert response is not None
+            return response, body
+        else:
+            assert response is None, event
+            return None
+
+
+def h11_post(host: str, body: bytes | None = None) -> h11.Request:
+    """A raw POST of the batch path: chunked when ``body`` is None."""
+    headers = [("host", host), ("content-type", "application/json")]
+    if body is None:
+        headers.append(("transfer-encoding", "chunked"))
+    else:
+        headers.append(("content-length", str(len(body))))
+    return h11.Request(method="POST", target=BATCH, headers=headers)
+
+
+@contextlib.asynccontextmanager
+async def raw_connection(url: str) -> AsyncIterator[tuple[trio.SocketStream, h11.Connection]]:
+    """A plain TCP connection to the collector with an h11 client state machine."""
+    parts = httpx.URL(url)
+    assert parts.port is not None
+    stream = await trio.open_tcp_stream(parts.host, parts.port)
+    async with stream:
+        yield stream, h11.Connection(h11.CLIENT)
+
+
+async def test_body_over_max_body_gets_413() -> None:
+    """413 for a declared length, a chunked body and a gzip body that inflates past the limit."""
+    big = batch(*(internal(f"big-{i:04d}") for i in range(40)))
+    assert len(big) > 2000
+    deflated = gzip.compress(batch(*(internal(f"zip-{i:04d}") for i in range(200))))
+    assert len(deflated) < 2000
+
+    async with open_collector(max_body=2000) as collector:
+        async with httpx.AsyncClient(base_url=collector.url, timeout=TIMEOUT) as http:
+            declared = await http.post(BATCH, content=big)
+            assert declared.status_code == 413
+            assert error_of(declared) == (
+                "request_too_large",
+                f"body of {len(big)} bytes exceeds 2000",
+            )
+            inflated = await http.post(
+                BATCH, content=deflated, headers={"content-encoding": "gzip"}
+            )
+            assert inflated.status_code == 413
+            assert error_of(inflated) == (
+                "request_too_large",
+                "decompressed body exceeds 2000 bytes",
+            )
+            fits = await http.post(BATCH, content=batch(internal("small")))
+            assert fits.status_code == 200
+
+        # No content-length: the limit applies to the bytes as they arrive.
+        with trio.fail_after(TIMEOUT):
+            async with raw_connection(collector.url) as (stream, conn):
+                host = collector.url.removeprefix("http://")
+                await stream.send_all(
+                    conn.send(h11_post(host))
+                    + conn.send(h11.Data(data=big))
+                    + conn.send(h11.EndOfMessage())
+                )
+                answer = await h11_response(stream, conn)
+        assert answer is not None
+        response, body = answer
+        assert response.status_code == 413
+        assert msgspec.json.decode(body) == {
+            "error": {"type": "request_too_large", "message": "body exceeds 2000 bytes"}
+        }
+
+        assert await collector.event_ids() == {"small"}
+        assert collector.stats.rejected == 3
+
+
+async def test_early_413_announces_that_the_connection_closes() -> None:
+    """A 413 sent while the body still arrives says ``Connection: close`` if it then closes."""
+    async with open_collector(max_body=2000) as collector:
+        host = collector.url.removeprefix("http://")
+        with trio.fail_after(TIMEOUT):
+            async with raw_connection(collector.url) as (stream, conn):
+                # Past the limit, and not finished when the 413 comes.
+                await stream.send_all(
+                    conn.send(h11_post(host)) + conn.send(h11.Data(data=b" " * 3000))
+                )
+                answer = await h11_response(stream, conn)
+                assert answer is not None
+                response, _ = answer
+                assert response.status_code == 413
+                announced = (b"connection", b"close") in list(response.headers)
+                closed = False
+                with trio.move_on_after(0.5):  # bounds the wait only if it stays open
+                    try:
+                        closed = await stream.receive_some(65536) == b""
+                    except trio.BrokenResourceError:
+                        closed = True
+        assert announced or not closed, (
+            "the collector closed the connection without announcing it: a client that "
+            "finished the request meanwhile would reuse it and get no response"
+        )
+
+
+async def test_sdk_splits_on_413_and_drops_only_the_event_too_large_alone(
+    make_config: MakeConfig,
+) -> None:
+    """Halves are resent until they fit; the one event over the limit alone is dropped."""
+    async with (
+        open_collector(max_body=2000) as collector,
+        httpx.AsyncClient(base_url=collector.url, timeout=TIMEOUT) as http,
+    ):
+        config = fast_config(make_config, collector.url)
+        async with eventlog.open_event_logger(config) as log:
+            for i in range(12):
+                log.log_event("fits", {"i": i})
+            log.log_event("too_big", {"_PROTO_skill_name": "x" * 3000})
+            for i in range(12, 24):
+                log.log_event("fits", {"i": i})
+            await log.flush()
+            stats = log.stats
+        fits = await stored_events(http, name="fits")
+        assert sorted(metadata_of(e)["i"] for e in fits) == list(range(24))
+        assert await stored_events(http, name="too_big") == []
+        assert await collector.count() == 24
+        assert collector.stats.rejected >= 4  # 25 -> 12 + 13 -> ... -> the big one alone
+        assert collector.stats.faulted == 0
+    assert stats.emitted == 25
+    assert stats.exported == 24
+    assert stats.dropped_permanent == 1
+    assert stats.export_failures == 0
+    assert stats.spool_bytes == 0
+
+
+# -- auth: 401, then once without auth ---------------------------------------------
+
+
+async def test_wrong_token_gets_401_twice_per_attempt_and_keeps_the_events(
+    make_config: MakeConfig,
+) -> None:
+    """Each attempt is a 401 with the token, then a 401 without: a retryable failure."""
+    transport = RecordingTransport()
+    async with open_collector(faults=Faults(require_token="sekret")) as collector:
+        config = fast_config(make_config, collector.url)
+        async with eventlog.open_event_logger(
+            config, transport=transport, auth=lambda: {"Authorization": "Bearer wrong"}
+        ) as log:
+            for i in range(10):
+                log.log_event("refused", {"i": i})
+            await log.flush()
+            await wait_for(lambda: log.stats.export_failures >= 3)
+        stats = log.stats
+        assert await collector.count() == 0
+        assert collector.stats.faulted == 2 * stats.export_failures
+        assert collector.stats.rejected == 0
+    assert transport.seen == [("Bearer wrong", 401), (None, 401)] * stats.export_failures
+    assert stats.exported == stats.dropped_permanent == 0
+    assert stats.spooled >= 10
+    assert stats.spool_bytes > 0
+
+
+async def test_no_credentials_gets_one_401_per_attempt(make_config: MakeConfig) -> None:
+    """An auth callable returning None: one request per attempt, no resend."""
+    transport = RecordingTransport()
+    async with open_collector(faults=Faults(require_token="sekret")) as collector:
+        config = fast_config(make_config, collector.url)
+        async with eventlog.open_event_logger(
+            config, transport=transport, auth=lambda: None
+        ) as log:
+            log.log_event("anonymous")
+            await wait_for(lambda: log.stats.export_failures >= 2)
+        stats = log.stats
+        assert collector.stats.faulted == stats.export_failures
+    assert transport.seen == [(None, 401)] * stats.export_failures
+
+
+async def test_right_token_delivers(make_config: MakeConfig) -> None:
+    """With the bearer token the collector requires, every event is stored; no 401."""
+    transport = RecordingTransport()
+    async with open_collector(faults=Faults(require_token="sekret")) as collector:
+        config = fast_config(make_config, collector.url)
+        async with eventlog.open_event_logger(
+            config, transport=transport, auth=lambda: {"Authorization": "Bearer sekret"}
+        ) as log:
+            for i in range(10):
+                log.log_event("welcome", {"i": i})
+            await log.flush()
+        assert await collector.count() == 10
+        assert collector.stats.faulted == 0
+    assert log.stats.exported == 10
+    assert log.stats.export_failures == 0
+    assert transport.seen == [("Bearer sekret", 200)]
+
+
+async def test_401_falls_back_to_an_unauthenticated_resend_at_once(
+    make_config: MakeConfig,
+) -> None:
+    """A server refusing the bad token but taking anonymous requests gets the events at once.
+
+    The collector cannot refuse a wrong token while accepting no token, so the
+    test emulates that policy: the moment the collector answers 401 to the
+    authenticated request, the transport lifts ``require_token``.
+    """
+    transport: RecordingTransport
+
+    async with open_collector(faults=Faults(require_token="sekret")) as collector:
+
+        def lift_after_401(request: httpx.Request, response: httpx.Response) -> None:
+            if response.status_code == 401 and "authorization" in request.headers:
+                collector.faults.require_token = None
+
+        transport = RecordingTransport(lift_after_401)
+        config = fast_config(make_config, collector.url)
+        async with eventlog.open_event_logger(
+            config, transport=transport, auth=lambda: {"Authorization": "Bearer wrong"}
+        ) as log:
+            for i in range(10):
+                log.log_event("fallback", {"i": i})
+            await log.flush()
+        assert await collector.count() == 10
+        assert collector.stats.faulted == 1
+    assert transport.seen == [("Bearer wrong", 401), (None, 200)]
+    assert log.stats.exported == 10
+    assert log.stats.export_failures == 0  # resent at once: no failure, so no backoff
+
+
+# -- the other routes ----------------------------------------------------------------
+
+
+async def test_healthz(http: httpx.AsyncClient) -> None:
+    """GET /healthz answers {"ok": true}."""
+    response = await http.get("/healthz")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"ok": True}
+
+
+async def test_events_route_filters_by_name_and_session_and_honours_limit(
+    http: httpx.AsyncClient,
+) -> None:
+    """name= and session_id= filter (experiments by experiment_id); limit= caps; bad limits 400."""
+    body = batch(
+        internal("e1", name="open", session_id="s1"),
+        internal("e2", name="open", session_id="s2"),
+        internal("e3", name="close", session_id="s1"),
+        internal("e4", name="close", session_id="s2"),
+        internal("e5", name="close", session_id="s2"),
+        experiment("e6", session_id="s1"),
+    )
+    assert (await http.post(BATCH, content=body)).status_code == 200
+
+    def ids(events: list[dict[str, Any]]) -> list[str]:
+        return sorted(e["event_data"]["event_id"] for e in events)
+
+    assert ids(await stored_events(http)) == ["e1", "e2", "e3", "e4", "e5", "e6"]
+    assert ids(await stored_events(http, name="open")) == ["e1", "e2"]
+    assert ids(await stored_events(http, session_id="s2")) == ["e2", "e4", "e5"]
+    assert ids(await stored_events(http, name="close", session_id="s2")) == ["e4", "e5"]
+    assert ids(await stored_events(http, name="new-onboarding")) == ["e6"]
+    assert await stored_events(http, name="nothing") == []
+    assert len(await stored_events(http, limit="2")) == 2
+    assert len(await stored_events(http, limit="10000")) == 6
+    for limit in ("0", "abc", "-1", "10001", "1.5"):
+        response = await http.get("/api/events", params={"limit": limit})
+        assert response.status_code == 400, limit
+        assert error_of(response) == ("invalid_request_error", "limit must be 1 to 10000")
+
+
+async def test_stats_route_reports_every_count(
+    collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """/api/stats: received, stored, duplicates, rejected, faulted, total."""
+    empty = (await http.get("/api/stats")).json()
+    assert empty == dict.fromkeys(
+        ("received", "stored", "duplicates", "rejected", "faulted", "total"), 0
+    )
+    await http.post(BATCH, content=batch(internal("a"), internal("b")))
+    await http.post(BATCH, content=batch(internal("b"), internal("c")))
+    await http.post(BATCH, content=b"nope")
+    collector.faults.fail_rate = 1.0
+    await http.post(BATCH, content=batch(internal("d")))
+    stats = (await http.get("/api/stats")).json()
+    assert stats == {
+        "received": 4,
+        "stored": 3,
+        "duplicates": 1,
+        "rejected": 1,
+        "faulted": 1,
+        "total": 3,
+    }
+
+
+async def test_total_counts_earlier_runs_of_a_database_file(tmp_path: Path) -> None:
+    """A collector reopened on the same SQLite file keeps its events and dedupes against them."""
+    db = str(tmp_path / "collector.sqlite")
+    async with open_collector(db=db) as first, httpx.AsyncClient(base_url=first.url) as http:
+        await http.post(BATCH, content=batch(internal("a"), internal("b")))
+    async with open_collector(db=db) as second, httpx.AsyncClient(base_url=second.url) as http:
+        response = await http.post(BATCH, content=batch(internal("b"), internal("c")))
+        assert response.json() == {"accepted": 2, "stored": 1, "duplicates": 1}
+        stats = (await http.get("/api/stats")).json()
+        assert (stats["stored"], stats["duplicates"], stats["total"]) == (1, 1, 3)
+        assert await second.event_ids() == {"a", "b", "c"}
+
+
+async def test_posting_the_same_batch_twice_stores_it_once(
+    collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """Deduplication by event_id: the second copy is accepted, counted, not stored."""
+    body = batch(internal("d1"), internal("d2"), experiment("d3"))
+    first = await http.post(BATCH, content=body)
+    second = await http.post(BATCH, content=body)
+    assert first.json() == {"accepted": 3, "stored": 3, "duplicates": 0}
+    assert second.json() == {"accepted": 3, "stored": 0, "duplicates": 3}
+    assert await collector.count() == 3
+    assert (collector.stats.received, collector.stats.stored) == (6, 3)
+    assert collector.stats.duplicates == 3
+
+
+async def test_control_route_reads_and_changes_faults(
+    collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """GET shows the settings (not the token); POST changes them and answers the new ones."""
+    initial = (await http.get("/api/control")).json()
+    assert initial == {
+        "outage_left": 0.0,
+        "retry_after": None,
+        "fail_rate": 0.0,
+        "fail_status": 503,
+        "latency": 0.0,
+        "require_token": False,
+    }
+    change = {"retry_after": 2, "fail_rate": 0.5, "fail_status": 429, "require_token": "t0ken"}
+    changed = await http.post("/api/control", json=change)
+    assert changed.status_code == 200
+    assert changed.json() == {**initial, **change, "require_token": True}
+    assert "t0ken" not in changed.text
+    assert (await http.get("/api/control")).json() == changed.json()
+    assert collector.faults.require_token == "t0ken"
+    assert collector.faults.fail_status == 429
+
+    reset = await http.post("/api/control", json={"require_token": None, "fail_rate": 0})
+    assert reset.json()["require_token"] is False
+    assert collector.faults.describe()["require_token"] is False
+    assert (await http.post("/api/control", content=b"")).status_code == 200  # empty: no change
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        pytest.param(b'{"fail_rate": 2}', "fail_rate", id="fail-rate-2"),
+        pytest.param(b'{"fail_rate": -0.1}', "fail_rate", id="fail-rate-negative"),
+        pytest.param(b'{"bogus": 1}', "bogus", id="unknown-field"),
+        pytest.param(b'{"outage": -1}', "outage", id="negative-outage"),
+        pytest.param(b'{"latency": "slow"}', "latency", id="latency-a-string"),
+        pytest.param(b'{"retry_after": -3}', "retry_after", id="negative-retry-after"),
+        pytest.param(b'{"fail_status": 200}', "fail_status", id="fail-status-2xx"),
+        pytest.param(b'{"latency": 0.5, "fail_rate": 2}', "fail_rate", id="one-bad-of-two"),
+        pytest.param(b"not json", "JSON", id="not-json"),
+        pytest.param(b"[]", "object", id="not-an-object"),
+    ],
+)
+async def test_control_route_refuses_bad_changes_whole(
+    collector: Collector, http: httpx.AsyncClient, body: bytes, fragment: str
+) -> None:
+    """400 naming the problem; no setting changes, not even the valid ones of the body."""
+    before = (await http.get("/api/control")).json()
+    response = await http.post("/api/control", content=body)
+    assert response.status_code == 400, response.text
+    kind, message = error_of(response)
+    assert kind == "invalid_request_error"
+    assert fragment in message
+    assert (await http.get("/api/control")).json() == before
+    assert collector.faults.latency == 0.0
+
+
+async def test_unknown_path_404_and_wrong_method_405(http: httpx.AsyncClient) -> None:
+    """404 names the route; GET on the batch path and PUT on /api/control are 405."""
+    missing = await http.get("/nowhere")
+    assert missing.status_code == 404
+    assert error_of(missing) == ("not_found", "no route for GET /nowhere")
+    assert (await http.post("/healthz")).status_code == 404
+    batch_get = await http.get(BATCH)
+    assert batch_get.status_code == 405
+    assert error_of(batch_get) == ("method_not_allowed", "use POST")
+    assert (await http.put("/api/control", json={})).status_code == 405
+
+
+async def test_outage_answers_503_with_retry_after(
+    collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """Retry-After is the outage time left, or the configured value; the batch is not stored."""
+    await http.post("/api/control", json={"outage": 30})
+    response = await http.post(BATCH, content=batch(internal("o1")))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert error_of(response)[0] == "overloaded_error"
+
+    await http.post("/api/control", json={"retry_after": 1.5})
+    response = await http.post(BATCH, content=batch(internal("o1")))
+    assert (response.status_code, response.headers["retry-after"]) == (503, "1.5")
+    assert await collector.count() == 0
+    assert collector.stats.faulted == 2
+
+    await http.post("/api/control", json={"outage": 0})
+    assert (await http.post(BATCH, content=batch(internal("o1")))).status_code == 200
+
+
+async def test_random_failures_use_fail_status(
+    collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """fail_rate=1 with fail_status=500: every batch gets 500 and nothing is stored."""
+    await http.post("/api/control", json={"fail_rate": 1, "fail_status": 500})
+    for n in range(3):
+        response = await http.post(BATCH, content=batch(internal(f"f{n}")))
+        assert response.status_code == 500
+        assert error_of(response) == ("injected_failure", "injected random failure")
+    assert await collector.count() == 0
+    assert collector.stats.faulted == 3
+    # Faults apply to the batch route only.
+    assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_latency_delays_batch_answers(collector: Collector, http: httpx.AsyncClient) -> None:
+    """latency=0.2: a batch answer takes at least 0.2 s (real clock); other routes do not wait."""
+    await http.post("/api/control", json={"latency": 0.2})
+    started = trio.current_time()
+    response = await http.post(BATCH, content=batch(internal("slow")))
+    assert trio.current_time() - started >= 0.2
+    assert response.status_code == 200
+    started = trio.current_time()
+    assert (await http.get("/healthz")).status_code == 200
+    assert trio.current_time() - started < 0.2
+
+
+# -- the command line: eventlog demo, eventlog collector ------------------------------
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of a CLI subprocess: a wide terminal, UTF-8, no eventlog settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTLOG_", "OTEL_"))}
+    env.update(COLUMNS="120", PYTHONIOENCODING="utf-8")
+    env.pop("DO_NOT_TRACK", None)
+    return env
+
+
+def table_value(output: str, label: str) -> int:
+    """The number in the final table's ``label`` row (the last one printed)."""
+    values = re.findall(rf"^\W*{label}\s*[│|]\s*(\d+)\s*[│|]", output, re.MULTILINE)
+    assert values, f"no {label!r} row in:\n{output}"
+    return int(values[-1])
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "eventlog", "demo", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        env=cli_env(),
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def test_demo_through_an_outage_delivers_every_event() -> None:
+    """``eventlog demo --events 2000 --outage 3`` exits 0 and its table shows nothing lost."""
+    done = run_demo("--events", "2000", "--outage", "3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert table_value(out, "emitted") == 2000
+    assert table_value(out, "delivered") == 2000
+    assert table_value(out, "duplicates") == 0
+    assert table_value(out, "lost") == 0
+    assert "OK: every event was delivered" in out
+    assert "FAILED" not in out
+    assert "session-1-restart" in out
+
+
+def test_demo_without_outage_single_session() -> None:
+    """``eventlog demo --events 300 --outage 0 --sessions 1`` exits 0 quickly."""
+    started = time.monotonic()
+    done = run_demo("--events", "300", "--outage", "0", "--sessions", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 15
+    assert (table_value(done.stdout, "emitted"), table_value(done.stdout, "lost")) == (300, 0)
+    assert "OK: every event was delivered" in done.stdout
+
+
+def read_line(stream: IO[bytes], timeout: float) -> str:
+    """The first line of a subprocess pipe, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no line within {timeout}s; got {data!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"the stream closed; got {data!r}"
+            data += chunk
+    return data.decode().splitlines()[0]
+
+
+@contextlib.contextmanager
+def collector_process(db: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``eventlog collector --port 0``, its URL read from its first line; killed if still alive."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eventlog", "collector", "--port", "0", "--db", str(db), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = read_line(process.stdout, 15)
+        match = re.fullmatch(
+            rf"eventlog collector on (http://127\.0\.0\.1:\d+) \(database {re.escape(str(db))}\)"
+            r"; Ctrl-C stops it",
+            line,
+        )
+        assert match, line
+        yield process, match.group(1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=5)
+
+
+def test_collector_command_serves_and_stops_on_sigint(tmp_path: Path) -> None:
+    """It prints its URL, stores a batch, reports it in /api/stats, and stops on SIGINT."""
+    db = tmp_path / "c.sqlite"
+    with collector_process(db) as (process, url):
+        with httpx.Client(base_url=url, timeout=5) as http:
+            response = http.post(BATCH, content=batch(internal("cli-1"), experiment("cli-2")))
+            assert response.status_code == 200
+            assert response.json() == {"accepted": 2, "stored": 2, "duplicates": 0}
+            stats = http.get("/api/stats").json()
+            assert (stats["stored"], stats["total"]) == (2, 2)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=5)  # raises TimeoutExpired if it does not stop
+        assert process.returncode is not None
+    assert db.exists()
+
+
+def test_collector_command_exits_0_on_sigint(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) is a clean stop: exit status 0, a one-line goodbye, no traceback."""
+    with collector_process(tmp_path / "c.sqlite") as (process, _):
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=5)
+        assert b"Traceback" not in err, err.decode()
+        assert b"eventlog collector stopped" in err
+        assert process.returncode == 0
+
+
+def test_collector_command_outage_answers_503_with_retry_after(tmp_path: Path) -> None:
+    """``--outage 30``: the first batch gets 503 with a Retry-After of the time left."""
+    with (
+        collector_process(tmp_path / "c.sqlite", "--outage", "30") as (_, url),
+        httpx.Client(base_url=url, timeout=5) as http,
+    ):
+        response = http.post(BATCH, content=batch(internal("early")))
+        assert response.status_code == 503
+        assert 1 <= float(response.headers["retry-after"]) <= 30
+        stats = http.get("/api/stats").json()
+        assert (stats["faulted"], stats["total"]) == (1, 0)
