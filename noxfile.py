@@ -20,7 +20,9 @@ def _group(name: str) -> list[str]:
 def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage."""
     session.install("-e", ".[collector]", *_group("tests"))
+    session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report", "--fail-under=95")
 
 
