@@ -86,7 +86,7 @@ def _baseline(bodies: list[bytes], directory: str) -> float:
                     "bench-session",
                     "2026-01-01T00:00:00.000Z",
                     0.0,
-                    json.dumps(e),
+                    json.dumps(e).encode(),
                 )
                 for e in events
             ]

@@ -306,7 +306,7 @@ class CollectorApp:
                     envelope.event_data.session_id,
                     envelope.event_data.client_timestamp,
                     received_at,
-                    bytes(item).decode("utf-8"),
+                    bytes(item),
                 )
             else:
                 row = (
@@ -316,7 +316,7 @@ class CollectorApp:
                     envelope.event_data.session_id,
                     envelope.event_data.timestamp,
                     received_at,
-                    bytes(item).decode("utf-8"),
+                    bytes(item),
                 )
             rows.append(row)
         return rows
@@ -377,8 +377,7 @@ class CollectorApp:
         found = await self.run_store(
             lambda: self.store.events(name=name, session_id=session_id, limit=int(limit_text))
         )
-        bodies = [body for body, _ in found]
-        return 200, ('{"events":[' + ",".join(bodies) + "]}").encode("utf-8")
+        return 200, b'{"events":[' + b",".join(body for body, _ in found) + b"]}"
 
     async def _control(self, receive: Receive) -> tuple[int, bytes]:
         try:

@@ -13,7 +13,7 @@ from typing import Final, final
 
 __all__ = ["Row", "Store"]
 
-Row = tuple[str, str, str | None, str | None, str | None, float, str]
+Row = tuple[str, str, str | None, str | None, str | None, float, bytes]
 """``(event_id, event_type, event_name, session_id, timestamp, received_at, body)``."""
 
 _SCHEMA: Final = """
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS events (
     session_id  TEXT,
     timestamp   TEXT,
     received_at REAL NOT NULL,
-    body        TEXT NOT NULL
+    body        BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_name ON events (event_name);
 CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id);
@@ -42,7 +42,8 @@ class Store:
     """Events in SQLite (WAL mode for a file), unique by ``event_id``.
 
     Rows are appended in arrival order (an integer primary key) with a unique
-    index on ``event_id``: with random ids as the primary key itself, every
+    index on ``event_id``; ``body`` is stored as the received bytes (a BLOB),
+    never decoded. With random ids as the primary key itself, every
     insert would land at a random place in a B-tree of whole rows, five
     times slower.
 
@@ -79,7 +80,7 @@ class Store:
 
     def events(
         self, *, name: str | None = None, session_id: str | None = None, limit: int = 100
-    ) -> list[tuple[str, float]]:
+    ) -> list[tuple[bytes, float]]:
         """``(body, received_at)`` of stored events in arrival order, filtered."""
         clauses: list[str] = []
         params: list[object] = []
@@ -95,7 +96,7 @@ class Store:
             f"SELECT body, received_at FROM events {where} ORDER BY received_at, event_id LIMIT ?"
         )
         with self._lock:
-            return [(str(body), float(at)) for body, at in self._db.execute(query, params)]
+            return [(bytes(body), float(at)) for body, at in self._db.execute(query, params)]
 
     def count(self) -> int:
         """Events stored in the database (all runs)."""
