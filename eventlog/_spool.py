@@ -4,13 +4,14 @@ One append-only JSON-lines file per logger run,
 ``<storage_dir>/failed_events.<session_id>.<run_id>.jsonl``. Each line is one
 record::
 
-    {"v":1,"attempts":2,"crc32":"9a0b1c2d","event":{"event_type":...}}
+    {"v":1,"attempts":2,"t":1767225600,"crc32":"9a0b1c2d","event":{"event_type":...}}
 
 ``event`` is the envelope exactly as it was posted; ``crc32`` is the CRC-32 of
 those bytes, so a torn or bit-flipped line is detected and skipped rather than
 replayed as garbage; ``attempts`` counts the event's failed POSTs so that
-``max_attempts`` holds across restarts; ``v`` leaves room to grow (readers
-ignore fields they do not know).
+``max_attempts`` holds across restarts; ``t`` is when the event first reached
+the spool (wall seconds, for ``max_spool_age``; optional, 0 when unknown);
+``v`` leaves room to grow (readers ignore fields they do not know).
 
 Rules this module keeps:
 
@@ -45,13 +46,14 @@ from typing import TYPE_CHECKING, Final, final
 import msgspec
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from eventlog._stats import Counters
 
 __all__ = [
     "FILE_PREFIX",
     "FILE_SUFFIX",
+    "FileOps",
     "Record",
     "RecordState",
     "Spool",
@@ -95,19 +97,30 @@ class RecordState(enum.Enum):
     """Dropped for good (permanent rejection); already counted."""
     FAILED = enum.auto()
     """Part of a POST that failed; its attempt count goes up."""
+    SENDING = enum.auto()
+    """Handed to the exporter; the spool limits must not evict it meanwhile."""
 
 
 @final
 class Record:
     """One event on its way: the envelope bytes and the failed POSTs so far."""
 
-    __slots__ = ("attempts", "payload", "persisted", "state")
+    __slots__ = ("attempts", "fresh", "payload", "persisted", "spooled_at", "state")
 
-    def __init__(self, payload: bytes, attempts: int = 0) -> None:
+    def __init__(self, payload: bytes, attempts: int = 0, spooled_at: float = 0.0) -> None:
         self.payload = payload
         self.attempts = attempts
         self.state = RecordState.PENDING
         self.persisted = False
+        self.spooled_at = spooled_at
+        """Wall time it first reached the spool (0: unknown, never aged out)."""
+        self.fresh = False
+        """Write-ahead mode: on disk but not tried yet; waits for the next export."""
+
+    @property
+    def line_size(self) -> int:
+        """Bytes of its spool line (the payload plus a fixed-width header)."""
+        return len(self.payload) + _LINE_OVERHEAD
 
 
 class _Line(msgspec.Struct):
@@ -115,6 +128,7 @@ class _Line(msgspec.Struct):
     attempts: int
     crc32: str
     event: msgspec.Raw
+    t: int = 0  # added after v1 shipped: optional, so older lines still parse
 
 
 _LINE_DECODER: Final = msgspec.json.Decoder(_Line)
@@ -122,12 +136,17 @@ _LINE_DECODER: Final = msgspec.json.Decoder(_Line)
 
 def encode_line(record: Record) -> bytes:
     """The spool line of ``record``, newline included."""
-    return b'{"v":%d,"attempts":%d,"crc32":"%08x","event":%b}\n' % (
+    return b'{"v":%d,"attempts":%d,"t":%d,"crc32":"%08x","event":%b}\n' % (
         LINE_VERSION,
         record.attempts,
+        int(record.spooled_at),
         zlib.crc32(record.payload),
         record.payload,
     )
+
+
+# Everything of a line but the payload, at its widest; used for the size limit.
+_LINE_OVERHEAD: Final = len(b'{"v":1,"attempts":,"t":,"crc32":"00000000","event":}\n') + 10 + 10
 
 
 def parse_lines(data: bytes, counters: Counters) -> list[Record]:
@@ -149,25 +168,10 @@ def parse_lines(data: bytes, counters: Counters) -> list[Record]:
         if f"{zlib.crc32(payload):08x}" != parsed.crc32 or parsed.attempts < 0:
             counters.spool_corrupt_lines += 1
             continue
-        record = Record(payload, parsed.attempts)
+        record = Record(payload, parsed.attempts, float(parsed.t))
         record.persisted = True
         records.append(record)
     return records
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def _lock(fd: int) -> bool:
@@ -220,8 +224,9 @@ class SpoolFile:
     def remove(self) -> None:
         """Delete the file (its records are safe elsewhere), then unlock it."""
         try:
-            os.unlink(self.path)
-            _fsync_dir(os.path.dirname(self.path))
+            ops = FileOps()
+            ops.unlink(self.path)
+            ops.fsync_dir(os.path.dirname(self.path))
         finally:
             self.release()
 
@@ -232,23 +237,101 @@ class SpoolFile:
             self._fd = None
 
 
+class FileOps:
+    """The file operations of a :class:`Spool`, one method per system call.
+
+    A seam for fault-injection tests (a subclass fails the N-th call); the
+    default is the real thing.
+    """
+
+    def makedirs(self, path: str) -> None:
+        """Create ``path`` (0700) and its parents."""
+        os.makedirs(path, mode=0o700, exist_ok=True)
+
+    def open(self, path: str, flags: int, mode: int = 0o600) -> int:
+        """``os.open`` without following symlinks."""
+        return os.open(path, flags | _OPEN_FLAGS, mode)
+
+    def lock(self, fd: int) -> bool:
+        """A non-blocking exclusive ``flock``; False if another holds it."""
+        return _lock(fd)
+
+    def write(self, fd: int, data: bytes) -> None:
+        """Write all of ``data``."""
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+
+    def fsync(self, fd: int) -> None:
+        """``os.fsync``."""
+        os.fsync(fd)
+
+    def fsync_dir(self, path: str) -> None:
+        """Make a rename or unlink in ``path`` durable."""
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def rename(self, source: str, target: str) -> None:
+        """``os.rename`` (atomic on POSIX)."""
+        os.rename(source, target)
+
+    def unlink(self, path: str) -> None:
+        """``os.unlink``."""
+        os.unlink(path)
+
+    def close(self, fd: int) -> None:
+        """``os.close``."""
+        os.close(fd)
+
+
 @final
 class Spool:
     """This run's spool: an in-memory list of records mirrored to a locked file.
 
     The list is authoritative while the run lives; the file is what the next
     run replays if this one dies. When the disk refuses a write, records stay
-    in memory (``persisted`` False) and the next successful rewrite catches up.
+    in memory (``persisted`` False), the first failure is logged at WARNING,
+    and the next write is a full atomic rewrite (an append after a failed
+    one could follow a torn line), which also brings the file up to date once
+    the disk is back.
+
+    Limits: past ``max_bytes`` of lines, or for records first spooled more
+    than ``max_age`` seconds ago, the oldest records are dropped and counted
+    in ``dropped_spool_limit`` (logged once at WARNING). Records being sent
+    (``SENDING``) are never evicted.
     """
 
-    def __init__(self, directory: str, session_id: str, run_id: str, counters: Counters) -> None:
+    def __init__(
+        self,
+        directory: str,
+        session_id: str,
+        run_id: str,
+        counters: Counters,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_age: float = 7 * 24 * 3600.0,
+        wall_time: Callable[[], float] | None = None,
+        ops: FileOps | None = None,
+    ) -> None:
         self.directory = directory
         self.path = os.path.join(directory, spool_file_name(session_id, run_id))
         self.records: list[Record] = []
         self.size = 0
+        """Bytes of the file on disk."""
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._bytes = 0  # bytes of the lines of self.records, on disk or not
         self._counters = counters
+        self._wall_time = wall_time if wall_time is not None else _no_time
+        self._ops = ops if ops is not None else FileOps()
         self._fd: int | None = None
-        self._warned = False
+        self._needs_rewrite = False
+        self._warned_disk = False
+        self._warned_limit = False
 
     def __len__(self) -> int:
         return len(self.records)
@@ -256,18 +339,33 @@ class Spool:
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
 
+    @property
+    def fresh_count(self) -> int:
+        """Write-ahead records not tried yet."""
+        return sum(1 for r in self.records if r.fresh)
+
     def append(self, records: Iterable[Record]) -> None:
         """Add ``records`` at the end, on disk (fsync'd) and in memory."""
         batch = list(records)
         if not batch:
             return
+        now = self._wall_time()
+        for record in batch:
+            if not record.spooled_at:
+                record.spooled_at = now
         self.records.extend(batch)
+        self._bytes += sum(r.line_size for r in batch)
+        if self._enforce_limits(now) or self._needs_rewrite:
+            self.rewrite()
+            return
         data = b"".join(encode_line(r) for r in batch)
         try:
             fd = self._open()
-            _write_all(fd, data)
-            os.fsync(fd)
+            self._ops.write(fd, data)
+            self._ops.fsync(fd)
         except OSError as exc:
+            # Part of the data may be on disk: only a rewrite is safe from now on.
+            self._needs_rewrite = True
             self._disk_error("append", exc)
             return
         self.size += len(data)
@@ -278,11 +376,13 @@ class Spool:
         """Take ``records`` out of memory (they stay safe in the file they came from)."""
         gone = {id(r) for r in records}
         self.records = [r for r in self.records if id(r) not in gone]
+        self._bytes = sum(r.line_size for r in self.records)
 
     def settle(self) -> None:
         """Forget acknowledged and dropped records and rewrite the file to match."""
-        kept = [r for r in self.records if r.state is RecordState.PENDING]
-        self.records = kept
+        self.records = [r for r in self.records if r.state is RecordState.PENDING]
+        self._bytes = sum(r.line_size for r in self.records)
+        self._enforce_limits(self._wall_time())
         self.rewrite()
 
     def rewrite(self) -> None:
@@ -290,31 +390,39 @@ class Spool:
         if not self.records:
             self._remove_file()
             return
+        ops = self._ops
         data = b"".join(encode_line(r) for r in self.records)
         temp = self.path + TEMP_SUFFIX
         try:
-            self._ensure_dir()
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _OPEN_FLAGS, 0o600)
+            ops.makedirs(self.directory)
+            fd = ops.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         except OSError as exc:
+            self._needs_rewrite = True
             self._disk_error("rewrite", exc)
             return
         try:
-            if not _lock(fd):  # pragma: no cover -- only a foreign process could hold our temp name
+            if not ops.lock(
+                fd
+            ):  # pragma: no cover -- only a foreign process could hold our temp name
                 raise OSError(errno.EAGAIN, "temp file locked by another process")
-            _write_all(fd, data)
-            os.fsync(fd)
-            os.rename(temp, self.path)
-            _fsync_dir(self.directory)
+            ops.write(fd, data)
+            ops.fsync(fd)
+            ops.rename(temp, self.path)
+            ops.fsync_dir(self.directory)
         except OSError as exc:
-            os.close(fd)
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                ops.close(fd)
+            with contextlib.suppress(OSError):
+                ops.unlink(temp)
+            self._needs_rewrite = True
             self._disk_error("rewrite", exc)
             return
         if self._fd is not None:
-            os.close(self._fd)
+            with contextlib.suppress(OSError):
+                ops.close(self._fd)
         self._fd = fd
         self.size = len(data)
+        self._needs_rewrite = False
         for record in self.records:
             record.persisted = True
 
@@ -324,7 +432,7 @@ class Spool:
         Records that still cannot be written are lost and counted in
         ``dropped_disk_error``.
         """
-        if any(not r.persisted for r in self.records):
+        if self._needs_rewrite or any(not r.persisted for r in self.records):
             self.rewrite()
             lost = sum(not r.persisted for r in self.records)
             self._counters.dropped_disk_error += lost
@@ -333,18 +441,48 @@ class Spool:
         if not self.records:
             self._remove_file()
         if self._fd is not None:
-            os.close(self._fd)
+            with contextlib.suppress(OSError):
+                self._ops.close(self._fd)
             self._fd = None
 
-    def _ensure_dir(self) -> None:
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+    def _enforce_limits(self, now: float) -> bool:
+        """Evict the oldest records over the limits; True if any was evicted."""
+        horizon = now - self.max_age
+        evicted = 0
+        kept: list[Record] = []
+        over = self._bytes - self.max_bytes
+        for record in self.records:
+            evictable = record.state is not RecordState.SENDING
+            too_old = 0 < record.spooled_at < horizon
+            if evictable and (over > 0 or too_old):
+                over -= record.line_size
+                self._bytes -= record.line_size
+                record.state = RecordState.DROPPED
+                evicted += 1
+                continue
+            kept.append(record)
+        if not evicted:
+            return False
+        self.records = kept
+        self._counters.dropped_spool_limit += evicted
+        if not self._warned_limit:
+            self._warned_limit = True
+            logger.warning(
+                "eventlog: spool limits reached (%d bytes, %gs); oldest events dropped",
+                self.max_bytes,
+                self.max_age,
+            )
+        else:
+            logger.debug("spool limits: %d events dropped", evicted)
+        return True
 
     def _open(self) -> int:
         if self._fd is None:
-            self._ensure_dir()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _OPEN_FLAGS, 0o600)
-            if not _lock(fd):  # pragma: no cover -- run ids are random; a clash is a bug
-                os.close(fd)
+            ops = self._ops
+            ops.makedirs(self.directory)
+            fd = ops.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            if not ops.lock(fd):  # pragma: no cover -- run ids are random; a clash is a bug
+                ops.close(fd)
                 raise OSError(errno.EAGAIN, "spool file locked by another run")
             self._fd = fd
         return self._fd
@@ -353,17 +491,19 @@ class Spool:
         if self._fd is None:
             return
         try:
-            os.unlink(self.path)
+            self._ops.unlink(self.path)
         except OSError as exc:
             # An empty file left behind is harmless: the next run replays nothing from it.
             logger.debug("empty spool file %s not removed: %s", self.path, exc)
-        os.close(self._fd)
+        with contextlib.suppress(OSError):
+            self._ops.close(self._fd)
         self._fd = None
         self.size = 0
+        self._needs_rewrite = False
 
     def _disk_error(self, operation: str, exc: OSError) -> None:
-        if not self._warned:
-            self._warned = True
+        if not self._warned_disk:
+            self._warned_disk = True
             logger.warning(
                 "eventlog: spool %s failed in %s (%s); keeping events in memory",
                 operation,
@@ -372,3 +512,7 @@ class Spool:
             )
         else:
             logger.debug("spool %s failed: %s", operation, exc)
+
+
+def _no_time() -> float:
+    return 0.0

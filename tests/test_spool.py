@@ -31,12 +31,19 @@ def make_spool(directory: Path, run: str = "run1") -> tuple[Spool, Counters]:
 
 
 def test_line_format() -> None:
-    """A line is versioned JSON with the attempt count, a CRC-32 and the envelope verbatim."""
-    line = encode_line(Record(PAYLOAD, attempts=3))
-    crc = f"{zlib.crc32(PAYLOAD):08x}"
-    assert (
-        line == b'{"v":1,"attempts":3,"crc32":"' + crc.encode() + b'","event":' + PAYLOAD + b"}\n"
-    )
+    """A line is versioned JSON: attempts, first-spooled time, CRC-32, the envelope verbatim."""
+    line = encode_line(Record(PAYLOAD, attempts=3, spooled_at=1767225600.9))
+    crc = f"{zlib.crc32(PAYLOAD):08x}".encode()
+    head = b'{"v":1,"attempts":3,"t":1767225600,"crc32":"' + crc + b'","event":'
+    assert line == head + PAYLOAD + b"}\n"
+
+
+def test_lines_without_t_from_the_first_format_still_parse() -> None:
+    """A line written before ``t`` existed parses, with an unknown (0) spool time."""
+    crc = f"{zlib.crc32(PAYLOAD):08x}".encode()
+    old = b'{"v":1,"attempts":2,"crc32":"' + crc + b'","event":' + PAYLOAD + b"}\n"
+    [record] = parse_lines(old, Counters())
+    assert (record.payload, record.attempts, record.spooled_at) == (PAYLOAD, 2, 0.0)
 
 
 def test_roundtrip_keeps_payload_bytes_and_attempts() -> None:
