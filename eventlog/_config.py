@@ -213,6 +213,21 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     gzip: bool = False
     """Send bodies with ``Content-Encoding: gzip``."""
 
+    write_ahead: bool = False
+    """Every accepted event is written to the spool (fsync'd) before it is
+    queued for export, so a crash loses at most the last commit window."""
+
+    write_ahead_interval: float = 0.05
+    """Write-ahead mode: the group-commit window; events emitted within it
+    share one write and one fsync."""
+
+    max_spool_bytes: int = 64 * 1024 * 1024
+    """Spool size limit; past it the oldest events are dropped (counted)."""
+
+    max_spool_age: float = 7 * 24 * 3600.0
+    """Events spooled longer ago than this, and spool files of earlier runs
+    older than this, are dropped unsent (counted)."""
+
     enabled: bool = msgspec.field(default_factory=_env_enabled)
     """False turns the logger into a no-op: no task, no socket, no file. Default:
     False when ``DO_NOT_TRACK=1`` or ``EVENTLOG_DISABLED=1``, else True."""
@@ -237,7 +252,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         _check_str(self, "session_id")
         _check_str(self, "service_name")
         _check_str(self, "service_version")
-        for name in ("skip_auth", "gzip", "enabled", "strict"):
+        for name in ("skip_auth", "gzip", "enabled", "strict", "write_ahead"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"expected True or False, got {getattr(self, name)!r}")
         if self.enabled or self.base_url:
@@ -277,6 +292,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         _check_duration(self, "base_backoff")
         _check_duration(self, "max_backoff")
         _check_duration(self, "shutdown_timeout")
+        _check_duration(self, "write_ahead_interval")
+        _check_duration(self, "max_spool_age", positive=True)
+        _check_int(self, "max_spool_bytes", minimum=1)
         if self.max_backoff < self.base_backoff:
             raise ConfigError("max_backoff", "must not be smaller than base_backoff")
         _check_int(self, "max_export_batch_size", minimum=1)

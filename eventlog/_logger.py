@@ -40,7 +40,7 @@ from eventlog._pipeline import Pipeline
 from eventlog._remote_config import BATCH_FIELDS, RemoteConfig
 from eventlog._replay import replay_earlier_runs
 from eventlog._sampling import KEEP, Sampler
-from eventlog._spool import Spool
+from eventlog._spool import FileOps, Spool, check_storage_dir
 from eventlog._stats import Counters, Stats
 from eventlog._threads import LoopWaker
 from eventlog._transform import Metadata, RawEvent, Transformer, check_metadata, check_name
@@ -167,10 +167,10 @@ class EventLogger:
         config = self._config
         self._max_queue = config.max_queue_size
         self._batch_size = config.max_export_batch_size
-        # log_event's fast path applies while the queue is shorter than this:
-        # nothing to probe, sample or check, and no batch to announce (the
-        # append that fills a batch takes the slow path, which wakes the
-        # batch processor).
+        # log_event's fast path applies while the queue is non-empty and shorter
+        # than this: nothing to probe, sample or check, and nothing to announce
+        # (the append that fills a batch, or starts a write-ahead commit window,
+        # takes the slow path, which wakes the batch processor).
         plain = not (self._killed.configured or config.sampling or config.strict)
         self._fast_below = config.max_export_batch_size - 1 if plain and self._accepting else -1
 
@@ -217,7 +217,7 @@ class EventLogger:
         # design §1: O(1), no validation, no I/O, no lock; the batch processor
         # does the rest. Everything unusual is in _log_event_slow.
         queue = self._queue
-        if len(queue) < self._fast_below:
+        if 0 < len(queue) < self._fast_below:
             queue.append((name, metadata, self._wall_time(), None))
             return
         self._log_event_slow(name, metadata)
@@ -251,7 +251,9 @@ class EventLogger:
             self._counters.count_refused("dropped_queue_full")
             return
         queue.append(raw)
-        if depth + 1 >= self._batch_size:
+        # A full batch exports now; in write-ahead mode the first event after
+        # a commit also starts the group-commit window.
+        if depth + 1 >= self._batch_size or (depth == 0 and self._config.write_ahead):
             self._waker.call(self._pipeline.wake)
 
     def log_experiment(
@@ -409,6 +411,7 @@ async def open_event_logger(
     context: ContextSource | None = None,
     clock: Clock | None = None,
     random: _random.Random | None = None,
+    _file_ops: FileOps | None = None,
 ) -> AsyncIterator[EventLogger]:
     """Open an event logger for the duration of the block.
 
@@ -438,6 +441,11 @@ async def open_event_logger(
             Default: :class:`~eventlog.SystemClock`, which follows the event
             loop, so trio's ``MockClock`` drives it.
         random: the source of sampling decisions and backoff jitter.
+        _file_ops: private; the spool's file operations (fault-injection tests).
+
+    Raises:
+        ConfigError: ``config.storage_dir`` exists but is unsafe: a symlink,
+            not a directory, not owned by this user, or writable by others.
 
     Example:
         >>> import trio, eventlog
@@ -466,7 +474,17 @@ async def open_event_logger(
     rng = _random.Random() if random is None else random
     counters = Counters()
     run_id = uuid.uuid4().hex
-    spool = Spool(config.storage_dir, config.session_id, run_id, counters)
+    check_storage_dir(config.storage_dir)
+    spool = Spool(
+        config.storage_dir,
+        config.session_id,
+        run_id,
+        counters,
+        max_bytes=config.max_spool_bytes,
+        max_age=config.max_spool_age,
+        wall_time=clock.wall_time,
+        ops=_file_ops,
+    )
     # verify stays at its default (True): design §4, TLS verification is always on.
     client = httpx.AsyncClient(transport=transport, timeout=config.export_timeout)
     killed = KillswitchProbe(killswitch)

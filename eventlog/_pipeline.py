@@ -96,6 +96,12 @@ class Pipeline:
         # final export that the shielded drain waits for. Shutdown cancels it here.
         self._scope = anyio.CancelScope(shield=True)
         self._pending: tuple[Config, Exporter, anyio.Event] | None = None
+        # Write-ahead mode (design §5): events are committed to the spool in
+        # groups, at most write_ahead_interval apart, before they are exported.
+        self._write_ahead = config.write_ahead
+        self._commit_at: float | None = None
+        # Raw events committed but whose first export has not settled yet.
+        self._fresh_taken = 0
 
     # -- called from the logger ------------------------------------------------
 
@@ -175,17 +181,25 @@ class Pipeline:
             if self._export_due(now):
                 await self._export_queue()
                 continue
+            if self._write_ahead and self.queue:
+                if self._commit_at is None:
+                    self._commit_at = now + self.config.write_ahead_interval
+                if now >= self._commit_at:
+                    self._commit()
+                    continue
             if now >= self._next_export:
                 self._next_export = now + self.config.scheduled_delay
             if self._flush_requested:
                 self._flush_requested = False
                 self._notify_progress()
-            if self._spool.records and not self._backoff_pending(now):
+            if self._retries_waiting() and not self._backoff_pending(now):
                 await self._drain()
                 continue
             deadline = self._next_export
-            if self._spool.records and self._retry_at is not None:
+            if self._retry_at is not None and self._retries_waiting():
                 deadline = min(deadline, self._retry_at)
+            if self._commit_at is not None:
+                deadline = min(deadline, self._commit_at)
             # No await since the checks above, so no wake-up can slip in between.
             self._wake = anyio.Event()
             await wait_event_until(clock, self._wake, deadline)
@@ -208,12 +222,30 @@ class Pipeline:
         applied.set()
 
     def _export_due(self, now: float) -> bool:
-        return bool(self.queue) and (
+        waiting = len(self.queue) + self._fresh_taken
+        return waiting > 0 and (
             self._flush_requested
             or self._closing
-            or len(self.queue) >= self.config.max_export_batch_size
+            or waiting >= self.config.max_export_batch_size
             or now >= self._next_export
         )
+
+    def _retries_waiting(self) -> bool:
+        """True if the spool holds records to retry (write-ahead's fresh ones wait)."""
+        if not self._write_ahead:
+            return bool(self._spool.records)
+        return any(not r.fresh for r in self._spool.records)
+
+    def _commit(self) -> None:
+        """Write-ahead: put the queue on disk (one write, one fsync) before export."""
+        self._commit_at = None
+        records, taken = self._take_queue()
+        for record in records:
+            record.fresh = True
+        self._spool.append(records)
+        self._fresh_taken += taken
+        if records:
+            logger.debug("committed %d events to the spool", len(records))
 
     def _backoff_pending(self, now: float) -> bool:
         return self._retry_at is not None and now < self._retry_at
@@ -250,6 +282,9 @@ class Pipeline:
     async def _export_queue(self) -> None:
         self._flush_requested = False
         self._next_export = self._clock.monotonic() + self.config.scheduled_delay
+        if self._write_ahead:
+            await self._export_fresh()
+            return
         records, taken = self._take_queue()
         report = ExportReport()
         try:
@@ -262,11 +297,31 @@ class Pipeline:
             self._resolved += taken
             self._notify_progress()
 
+    async def _export_fresh(self) -> None:
+        """Write-ahead: commit what is queued, then export every committed record."""
+        self._commit()
+        records = [r for r in self._spool.records if r.fresh]
+        taken, self._fresh_taken = self._fresh_taken, 0
+        report = ExportReport()
+        epoch = self._failure_epoch
+        for record in records:
+            record.fresh = False
+            record.state = RecordState.SENDING
+        try:
+            if records and not self._backoff_pending(self._clock.monotonic()):
+                await self._exporter.send(records, report)
+        finally:
+            self._settle(records, report, from_spool=True, epoch=epoch, fresh=True)
+            self._resolved += taken
+            self._notify_progress()
+
     async def _drain(self) -> None:
-        records = list(self._spool.records)
+        records = [r for r in self._spool.records if not r.fresh]
         logger.debug("draining %d spooled events", len(records))
         report = ExportReport()
         epoch = self._failure_epoch
+        for record in records:
+            record.state = RecordState.SENDING  # the spool limits must not evict these now
         try:
             await self._exporter.send(records, report, between_chunks=self._between_chunks)
         finally:
@@ -282,7 +337,13 @@ class Pipeline:
         return not self._backoff_pending(self._clock.monotonic())
 
     def _settle(
-        self, records: list[Record], report: ExportReport, *, from_spool: bool, epoch: int
+        self,
+        records: list[Record],
+        report: ExportReport,
+        *,
+        from_spool: bool,
+        epoch: int,
+        fresh: bool = False,
     ) -> None:
         counters = self._counters
         max_attempts = self.config.max_attempts
@@ -302,14 +363,19 @@ class Pipeline:
                     record.state = RecordState.DROPPED
                     gave_up += 1
                     continue
-                record.state = RecordState.PENDING
+            record.state = RecordState.PENDING
             keep.append(record)
         counters.exported += acked
         counters.dropped_max_attempts += gave_up
         if gave_up:
             logger.debug("%d events dropped after %s failed POSTs", gave_up, max_attempts)
         if from_spool:
-            counters.replayed += acked
+            if fresh:
+                # Write-ahead records on their first try: acknowledged ones are
+                # checkpointed away; the rest now wait on disk for a retry.
+                counters.spooled += len(keep)
+            else:
+                counters.replayed += acked
             if acked or dropped or gave_up or report.failed_posts:
                 self._spool.settle()
         elif keep:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
+from eventlog._clock import SystemClock
 from eventlog._spool import TEMP_SUFFIX, Spool, SpoolFile, parse_file_name
 from eventlog._stats import Counters
 
@@ -69,11 +70,23 @@ async def replay_earlier_runs(spool: Spool, counters: Counters, wake: Callable[[
         if claimed is not None:
             _remove(claimed)
     taken = 0
+    # File ages are on the real clock: modification times are real.
+    now = SystemClock().wall_time()
     for path in paths:
         await anyio.lowlevel.checkpoint()
         claimed = SpoolFile.claim(path, counters)
         if claimed is None:
             logger.debug("spool file %s is held by a live logger; left alone", path)
+            continue
+        if _age(path, now) > spool.max_age:
+            # design §5: files older than max_spool_age are deleted unsent, counted.
+            counters.dropped_spool_limit += len(claimed.records)
+            logger.warning(
+                "eventlog: spool file %s is older than max_spool_age; %d events dropped",
+                path,
+                len(claimed.records),
+            )
+            _remove(claimed)
             continue
         records = claimed.records
         if records:
@@ -90,6 +103,13 @@ async def replay_earlier_runs(spool: Spool, counters: Counters, wake: Callable[[
         wake()
     if taken:
         logger.debug("replaying %d events of earlier runs", taken)
+
+
+def _age(path: str, now: float) -> float:
+    try:
+        return now - os.stat(path, follow_symlinks=False).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _remove(claimed: SpoolFile) -> None:

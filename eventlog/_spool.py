@@ -40,10 +40,13 @@ import fcntl
 import logging
 import os
 import re
+import stat
 import zlib
 from typing import TYPE_CHECKING, Final, final
 
 import msgspec
+
+from eventlog._exceptions import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -58,6 +61,7 @@ __all__ = [
     "RecordState",
     "Spool",
     "SpoolFile",
+    "check_storage_dir",
     "encode_line",
     "parse_lines",
     "spool_file_name",
@@ -73,6 +77,37 @@ _FILE_RE: Final = re.compile(
     r"failed_events\.(?P<session>[A-Za-z0-9_-]{1,128})\.(?P<run>[A-Za-z0-9_-]{1,64})\.jsonl"
 )
 _OPEN_FLAGS: Final = os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def check_storage_dir(path: str) -> None:
+    """Refuse a storage directory that others could tamper with.
+
+    A missing directory is fine (it is created 0700 on first use). An
+    existing one must be a real directory (not a symlink), owned by this user
+    and not writable by group or others: the spool is replayed to the
+    server, so whoever can write there can inject events.
+
+    Raises:
+        ConfigError: naming ``storage_dir`` and the problem.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError("storage_dir", f"{path!r} cannot be examined: {exc}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ConfigError("storage_dir", f"{path!r} is a symlink; give the real directory")
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError("storage_dir", f"{path!r} exists and is not a directory")
+    if info.st_uid != os.geteuid():
+        raise ConfigError("storage_dir", f"{path!r} belongs to another user (uid {info.st_uid})")
+    if info.st_mode & 0o022:
+        raise ConfigError(
+            "storage_dir",
+            f"{path!r} is writable by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+            "chmod 700 it",
+        )
 
 
 def spool_file_name(session_id: str, run_id: str) -> str:
@@ -380,7 +415,9 @@ class Spool:
 
     def settle(self) -> None:
         """Forget acknowledged and dropped records and rewrite the file to match."""
-        self.records = [r for r in self.records if r.state is RecordState.PENDING]
+        # SENDING records belong to a drain still in progress: keep them.
+        gone = (RecordState.ACKED, RecordState.DROPPED)
+        self.records = [r for r in self.records if r.state not in gone]
         self._bytes = sum(r.line_size for r in self.records)
         self._enforce_limits(self._wall_time())
         self.rewrite()

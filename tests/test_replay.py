@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING
 
 import trio
@@ -99,7 +100,8 @@ async def test_oldest_file_replays_first(
 ) -> None:
     """Files are replayed in order of age, whatever their names."""
     spool_dir.mkdir(mode=0o700)
-    for run, name, mtime in [("zzz", "old", 1000), ("aaa", "new", 2000)]:
+    now = time.time()
+    for run, name, mtime in [("zzz", "old", now - 200), ("aaa", "new", now - 100)]:
         path = spool_dir / spool_file_name("s", run)
         path.write_bytes(encode_line(Record(envelope(name, name * 8))))
         os.utime(path, (mtime, mtime))
