@@ -8,7 +8,9 @@ Not imported by ``import eventlog``: production code never pulls this in.
 * :class:`FrozenWallClock`: reproducible event timestamps under trio's
   autojump clock.
 * The wire types (:class:`Batch`, :class:`InternalEvent`, ...) that captured
-  events decode into.
+  events decode into, and :func:`metadata_of` to read an event's metadata.
+* A pytest plugin (registered automatically): the ``event_transport``,
+  ``event_config`` and ``event_logger`` fixtures.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from eventlog._events import ServiceInfo as ServiceInfo
 from eventlog.testing._clock import FrozenWallClock as FrozenWallClock
 from eventlog.testing._transport import CapturedRequest as CapturedRequest
 from eventlog.testing._transport import CapturingTransport as CapturingTransport
+from eventlog.testing._transport import metadata_of as metadata_of
 
 __all__ = [
     "Auth",
@@ -39,4 +42,5 @@ __all__ = [
     "InternalEventData",
     "ProcessInfo",
     "ServiceInfo",
+    "metadata_of",
 ]

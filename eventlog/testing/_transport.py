@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 from collections import deque
 from typing import TYPE_CHECKING, final
@@ -10,12 +11,12 @@ import httpx
 import msgspec
 
 from eventlog._clock import Clock, SystemClock, sleep
-from eventlog._events import Batch, Envelope, InternalEvent
+from eventlog._events import Batch, Envelope, InternalEvent, InternalEventData
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["CapturedRequest", "CapturingTransport"]
+__all__ = ["CapturedRequest", "CapturingTransport", "metadata_of"]
 
 _BATCH_DECODER = msgspec.json.Decoder(Batch)
 
@@ -177,3 +178,58 @@ class CapturingTransport(httpx.AsyncBaseTransport):
     def event_ids(self) -> list[str]:
         """``event_id`` of every acknowledged event, in arrival order."""
         return [e.event_data.event_id for e in self.events()]
+
+    def delivered(self, name: str | None = None, **metadata: object) -> list[InternalEventData]:
+        """Acknowledged ``InternalEvent`` data, filtered by name and metadata.
+
+        ``metadata`` matches the decoded ``additional_metadata`` of an event
+        (every given key with an equal value); duplicates are kept, in
+        arrival order.
+
+        Example:
+            >>> transport = CapturingTransport()
+            >>> transport.delivered("app_started", first_run=True)
+            []
+        """
+        found: list[InternalEventData] = []
+        for envelope in self.events():
+            if not isinstance(envelope, InternalEvent):
+                continue
+            data = envelope.event_data
+            if name is not None and data.event_name != name:
+                continue
+            if metadata:
+                decoded = metadata_of(data)
+                if any(decoded.get(k, _MISSING) != v for k, v in metadata.items()):
+                    continue
+            found.append(data)
+        return found
+
+    def assert_delivered(
+        self, name: str, *, count: int | None = None, **metadata: object
+    ) -> list[InternalEventData]:
+        """Assert that events named ``name`` (with ``metadata``) were acknowledged.
+
+        ``count`` asks for exactly that many; otherwise at least one. Returns
+        them. The failure message lists what was delivered instead.
+        """
+        found = self.delivered(name, **metadata)
+        if (count is None and not found) or (count is not None and len(found) != count):
+            wanted = "at least one" if count is None else f"exactly {count}"
+            seen = [(d.event_name, metadata_of(d)) for d in self.delivered()]
+            raise AssertionError(
+                f"expected {wanted} delivered {name!r} event(s) with {metadata!r}, "
+                f"found {len(found)}; delivered: {seen!r}"
+            )
+        return found
+
+
+_MISSING = object()
+
+
+def metadata_of(data: InternalEventData) -> dict[str, object]:
+    """The decoded ``additional_metadata`` of an event (``{}`` when absent)."""
+    if data.additional_metadata is None:
+        return {}
+    decoded: dict[str, object] = msgspec.json.decode(base64.b64decode(data.additional_metadata))
+    return decoded
