@@ -213,6 +213,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     gzip: bool = False
     """Send bodies with ``Content-Encoding: gzip``."""
 
+    protocol: str = "eventlog"
+    """``"eventlog"`` (the batch format of the design) or ``"otlp"``: OTLP/HTTP
+    JSON logs posted to ``{base_url}/v1/logs`` (when ``path`` is left at its
+    default), for an OpenTelemetry Collector."""
+
     write_ahead: bool = False
     """Every accepted event is written to the spool (fsync'd) before it is
     queued for export, so a crash loses at most the last commit window."""
@@ -252,6 +257,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         _check_str(self, "session_id")
         _check_str(self, "service_name")
         _check_str(self, "service_version")
+        _check_str(self, "protocol")
+        if self.protocol not in ("eventlog", "otlp"):
+            raise ConfigError("protocol", f"{self.protocol!r} is not 'eventlog' or 'otlp'")
         for name in ("skip_auth", "gzip", "enabled", "strict", "write_ahead"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"expected True or False, got {getattr(self, name)!r}")
@@ -313,7 +321,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def endpoint(self) -> str:
-        """The full URL events are posted to: ``base_url + path``."""
+        """The full URL events are posted to: ``base_url + path``.
+
+        With ``protocol="otlp"`` and the default ``path``: ``base_url + "/v1/logs"``.
+        """
+        if self.protocol == "otlp" and self.path == DEFAULT_PATH:
+            return self.base_url + "/v1/logs"
         return self.base_url + self.path
 
 

@@ -24,6 +24,8 @@ import httpx
 import msgspec
 
 from eventlog._clock import Clock, deadline_scope, sleep
+from eventlog._otlp import RETRYABLE as RETRYABLE_OTLP
+from eventlog._otlp import encode_request, parse_partial_success
 from eventlog._spool import Record, RecordState
 from eventlog._version import __version__
 
@@ -162,16 +164,38 @@ def _describe(response: httpx.Response) -> str:
     return ", ".join(parts)
 
 
+def classify_otlp(status: int) -> Outcome:
+    """The :class:`Outcome` of a status under the OTLP/HTTP rules.
+
+    Only 429, 502, 503 and 504 are retryable; every other 4xx and 5xx is
+    final (the 401 fallback and the 413 split still apply).
+
+    >>> [classify_otlp(s).name for s in (200, 401, 413, 429, 500, 503, 404)]
+    ['SUCCESS', 'UNAUTHORIZED', 'TOO_LARGE', 'RETRYABLE', 'PERMANENT', 'RETRYABLE', 'PERMANENT']
+    """
+    outcome = classify(status)
+    if outcome is Outcome.RETRYABLE and status not in RETRYABLE_OTLP:
+        return Outcome.PERMANENT
+    return outcome
+
+
 @final
 class _Reply:
     """What one POST (with its 401 fallback) came to."""
 
-    __slots__ = ("context", "outcome", "retry_after")
+    __slots__ = ("context", "outcome", "rejected", "retry_after")
 
-    def __init__(self, outcome: Outcome, context: str = "", retry_after: float | None = None):
+    def __init__(
+        self,
+        outcome: Outcome,
+        context: str = "",
+        retry_after: float | None = None,
+        rejected: int = 0,
+    ):
         self.outcome = outcome
         self.context = context
         self.retry_after = retry_after
+        self.rejected = rejected
 
 
 @final
@@ -207,10 +231,12 @@ class KillswitchProbe:
 class ExportReport:
     """What one export learnt about the server, beyond each record's state."""
 
-    __slots__ = ("context", "failed_posts", "killed", "retry_after", "server_answered")
+    __slots__ = ("context", "failed_posts", "killed", "rejected", "retry_after", "server_answered")
 
     def __init__(self) -> None:
         self.failed_posts = 0
+        self.rejected = 0
+        """Acknowledged events the server said it rejected (OTLP partial success)."""
         self.killed = False
         self.server_answered = False
         self.retry_after: float | None = None
@@ -242,6 +268,7 @@ class Exporter:
         self._auth = None if config.skip_auth else auth
         self.is_killed = killswitch
         self._url = config.endpoint
+        self._otlp = config.protocol == "otlp"
         self._headers = {
             "Content-Type": "application/json",
             "User-Agent": (
@@ -290,6 +317,13 @@ class Exporter:
             report.server_answered = True
             for record in chunk:
                 record.state = RecordState.ACKED
+            if reply.rejected:
+                rejected = min(reply.rejected, len(chunk))
+                report.rejected += rejected
+                self._counters.dropped_permanent += rejected
+                logger.debug(
+                    "server rejected %d of %d events: %s", rejected, len(chunk), reply.context
+                )
             logger.debug("exported %d events", len(chunk))
             return True
         if outcome is Outcome.KILLED:
@@ -330,7 +364,15 @@ class Exporter:
         """One POST of ``chunk``, resent once without auth after a 401."""
         if self.is_killed():
             return _Reply(Outcome.KILLED)
-        body = b"".join((_BODY_HEAD, b",".join(r.payload for r in chunk), _BODY_TAIL))
+        if self._otlp:
+            body = encode_request(
+                [r.payload for r in chunk],
+                service_name=self._config.service_name,
+                service_version=self._config.service_version,
+                now=self._clock.wall_time(),
+            )
+        else:
+            body = b"".join((_BODY_HEAD, b",".join(r.payload for r in chunk), _BODY_TAIL))
         if self._config.gzip:
             body = gzip.compress(body, compresslevel=6)
         auth = self._auth_headers()
@@ -356,8 +398,11 @@ class Exporter:
                 return _Reply(Outcome.RETRYABLE, f"transport error {type(exc).__name__}: {exc}")
         if response is None or scope.cancelled_caught:
             return _Reply(Outcome.RETRYABLE, f"timeout after {timeout:g}s")
-        outcome = classify(response.status_code)
+        outcome = (classify_otlp if self._otlp else classify)(response.status_code)
         if outcome is Outcome.SUCCESS:
+            if self._otlp:
+                rejected, message = parse_partial_success(response.content)
+                return _Reply(outcome, message, rejected=rejected)
             return _Reply(outcome)
         retry_after = None
         if response.status_code in (429, 503):

@@ -365,6 +365,8 @@ class Pipeline:
                     continue
             record.state = RecordState.PENDING
             keep.append(record)
+        # OTLP partial success: acknowledged, yet refused (counted as dropped).
+        acked -= min(report.rejected, acked)
         counters.exported += acked
         counters.dropped_max_attempts += gave_up
         if gave_up:
