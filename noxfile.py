@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_asyncio"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -24,6 +24,24 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report", "--fail-under=93")
+
+
+@nox.session
+def tests_asyncio(session: nox.Session) -> None:
+    """The backend-neutral behaviour again, on asyncio through anyio's pytest plugin.
+
+    A separate run: pytest-trio's trio_mode would claim every async test.
+    """
+    session.install("-e", ".[collector]", *_group("tests"))
+    session.run(
+        "pytest",
+        "-c",
+        "tests/compat_asyncio/pytest.ini",
+        "-p",
+        "no:trio",
+        "tests/compat_asyncio",
+        *session.posargs,
+    )
 
 
 @nox.session
