@@ -522,6 +522,8 @@ async def open_event_logger(
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(pipeline.run)
+            if config.write_ahead:
+                tg.start_soon(pipeline.run_committer)
             tg.start_soon(replay_earlier_runs, spool, counters, pipeline.wake)
             token = _CURRENT.set(event_logger)
             try:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from eventlog._backoff import backoff_delay
-from eventlog._clock import Clock, wait_event_until
+from eventlog._clock import Clock, sleep, wait_event_until
 from eventlog._exceptions import InvalidEventError
 from eventlog._exporter import Exporter, ExportReport
 from eventlog._spool import Record, RecordState, Spool
@@ -99,15 +99,38 @@ class Pipeline:
         # Write-ahead mode (design §5): events are committed to the spool in
         # groups, at most write_ahead_interval apart, before they are exported.
         self._write_ahead = config.write_ahead
-        self._commit_at: float | None = None
+        self._commit_wake = anyio.Event()
         # Raw events committed but whose first export has not settled yet.
         self._fresh_taken = 0
 
     # -- called from the logger ------------------------------------------------
 
     def wake(self) -> None:
-        """Have the task look at its queue now."""
+        """Have the task look at its queue now (and the committer, in write-ahead mode)."""
         self._wake.set()
+        self._commit_wake.set()
+
+    async def run_committer(self) -> None:
+        """Write-ahead mode's group commit, a task of its own.
+
+        Separate from the batch processor so that a commit is never held up
+        by a POST or a spool drain in progress: an event is on disk at most
+        ``write_ahead_interval`` after the first event of its group was
+        queued (plus the write itself). Spool calls are synchronous, so they
+        never interleave with the batch processor's own.
+        """
+        clock = self._clock
+        while True:
+            if not self.queue:
+                self._commit_wake = anyio.Event()
+                # Re-check after replacing the event: a wake-up may have come meanwhile.
+                if not self.queue:
+                    await self._commit_wake.wait()
+                continue
+            await sleep(clock, self.config.write_ahead_interval)
+            self._commit()
+            if self._fresh_taken >= self.config.max_export_batch_size:
+                self._wake.set()
 
     async def flush(self, target: int) -> None:
         """Return once the first ``target`` queued events are exported or spooled."""
@@ -181,12 +204,6 @@ class Pipeline:
             if self._export_due(now):
                 await self._export_queue()
                 continue
-            if self._write_ahead and self.queue:
-                if self._commit_at is None:
-                    self._commit_at = now + self.config.write_ahead_interval
-                if now >= self._commit_at:
-                    self._commit()
-                    continue
             if now >= self._next_export:
                 self._next_export = now + self.config.scheduled_delay
             if self._flush_requested:
@@ -198,8 +215,6 @@ class Pipeline:
             deadline = self._next_export
             if self._retry_at is not None and self._retries_waiting():
                 deadline = min(deadline, self._retry_at)
-            if self._commit_at is not None:
-                deadline = min(deadline, self._commit_at)
             # No await since the checks above, so no wake-up can slip in between.
             self._wake = anyio.Event()
             await wait_event_until(clock, self._wake, deadline)
@@ -209,7 +224,7 @@ class Pipeline:
         pending = self._pending
         if pending is None:
             return
-        if self.queue:
+        if self.queue or self._fresh_taken:
             await self._export_queue()
         self._pending = None
         config, exporter, applied = pending
@@ -238,7 +253,6 @@ class Pipeline:
 
     def _commit(self) -> None:
         """Write-ahead: put the queue on disk (one write, one fsync) before export."""
-        self._commit_at = None
         records, taken = self._take_queue()
         for record in records:
             record.fresh = True

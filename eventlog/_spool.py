@@ -148,7 +148,8 @@ class Record:
         self.state = RecordState.PENDING
         self.persisted = False
         self.spooled_at = spooled_at
-        """Wall time it first reached the spool (0: unknown, never aged out)."""
+        """Wall time it first reached the spool; a line without one (written
+        before ``t`` existed) is stamped when this run takes it over."""
         self.fresh = False
         """Write-ahead mode: on disk but not tried yet; waits for the next export."""
 
@@ -280,8 +281,16 @@ class FileOps:
     """
 
     def makedirs(self, path: str) -> None:
-        """Create ``path`` (0700) and its parents."""
+        """Create ``path`` (0700) and its parents, then check it is still safe.
+
+        The check at open time cannot see a directory someone else creates
+        (or a symlink they plant) before the first write; this one can.
+        """
         os.makedirs(path, mode=0o700, exist_ok=True)
+        try:
+            check_storage_dir(path)
+        except ConfigError as exc:
+            raise OSError(errno.EPERM, str(exc)) from None
 
     def open(self, path: str, flags: int, mode: int = 0o600) -> int:
         """``os.open`` without following symlinks."""
@@ -487,7 +496,11 @@ class Spool:
         horizon = now - self.max_age
         evicted = 0
         kept: list[Record] = []
+        # Evict down to 90% of the limit, so that the next appends do not each
+        # trigger another eviction (and a full rewrite).
         over = self._bytes - self.max_bytes
+        if over > 0:
+            over += self.max_bytes // 10
         for record in self.records:
             evictable = record.state is not RecordState.SENDING
             too_old = 0 < record.spooled_at < horizon
@@ -522,6 +535,8 @@ class Spool:
                 ops.close(fd)
                 raise OSError(errno.EAGAIN, "spool file locked by another run")
             self._fd = fd
+            # The new name must survive a power loss as well as its content.
+            ops.fsync_dir(self.directory)
         return self._fd
 
     def _remove_file(self) -> None:
@@ -529,9 +544,11 @@ class Spool:
             return
         try:
             self._ops.unlink(self.path)
+            self._ops.fsync_dir(self.directory)
         except OSError as exc:
-            # An empty file left behind is harmless: the next run replays nothing from it.
-            logger.debug("empty spool file %s not removed: %s", self.path, exc)
+            # Left behind, the file may still hold acknowledged events: the next
+            # run sends them again, and the server's dedupe absorbs them.
+            logger.debug("spool file %s not removed: %s", self.path, exc)
         with contextlib.suppress(OSError):
             self._ops.close(self._fd)
         self._fd = None
