@@ -90,6 +90,8 @@ async def replay_earlier_runs(spool: Spool, counters: Counters, wake: Callable[[
             continue
         records = claimed.records
         if records:
+            for record in records:
+                record.persisted = False  # on disk in their file, not yet in ours
             spool.append(records)
             if not all(r.persisted for r in records):
                 # Our copy did not reach the disk: leave theirs for a later run

@@ -197,7 +197,8 @@ def parse_lines(data: bytes, counters: Counters) -> list[Record]:
             continue
         try:
             parsed = _LINE_DECODER.decode(line)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+            # A flipped bit can make any field undecodable (even invalid UTF-8).
             counters.spool_corrupt_lines += 1
             continue
         payload = bytes(parsed.event)
@@ -369,6 +370,7 @@ class Spool:
         self.max_bytes = max_bytes
         self.max_age = max_age
         self._bytes = 0  # bytes of the lines of self.records, on disk or not
+        self._oldest = 0.0  # the smallest spooled_at among self.records (0: none)
         self._counters = counters
         self._wall_time = wall_time if wall_time is not None else _no_time
         self._ops = ops if ops is not None else FileOps()
@@ -399,6 +401,9 @@ class Spool:
                 record.spooled_at = now
         self.records.extend(batch)
         self._bytes += sum(r.line_size for r in batch)
+        stamps = [r.spooled_at for r in batch if r.spooled_at]
+        if stamps:
+            self._oldest = min(stamps) if not self._oldest else min(self._oldest, *stamps)
         if self._enforce_limits(now) or self._needs_rewrite:
             self.rewrite()
             return
@@ -420,14 +425,14 @@ class Spool:
         """Take ``records`` out of memory (they stay safe in the file they came from)."""
         gone = {id(r) for r in records}
         self.records = [r for r in self.records if id(r) not in gone]
-        self._bytes = sum(r.line_size for r in self.records)
+        self._recount()
 
     def settle(self) -> None:
         """Forget acknowledged and dropped records and rewrite the file to match."""
         # SENDING records belong to a drain still in progress: keep them.
         gone = (RecordState.ACKED, RecordState.DROPPED)
         self.records = [r for r in self.records if r.state not in gone]
-        self._bytes = sum(r.line_size for r in self.records)
+        self._recount()
         self._enforce_limits(self._wall_time())
         self.rewrite()
 
@@ -447,14 +452,12 @@ class Spool:
             self._disk_error("rewrite", exc)
             return
         try:
-            if not ops.lock(
-                fd
-            ):  # pragma: no cover -- only a foreign process could hold our temp name
+            # A foreign process could only hold our temp name by a bug.
+            if not ops.lock(fd):  # pragma: no cover
                 raise OSError(errno.EAGAIN, "temp file locked by another process")
             ops.write(fd, data)
             ops.fsync(fd)
             ops.rename(temp, self.path)
-            ops.fsync_dir(self.directory)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 ops.close(fd)
@@ -463,12 +466,23 @@ class Spool:
             self._needs_rewrite = True
             self._disk_error("rewrite", exc)
             return
+        # Renamed: the file at our path is this one now, and its lock must stay
+        # held even if making the rename durable fails (else another run could
+        # take over a live file).
+        try:
+            ops.fsync_dir(self.directory)
+            durable = True
+        except OSError as exc:
+            durable = False
+            self._disk_error("rewrite", exc)
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 ops.close(self._fd)
         self._fd = fd
         self.size = len(data)
-        self._needs_rewrite = False
+        self._needs_rewrite = not durable
+        if not durable:
+            return
         for record in self.records:
             record.persisted = True
 
@@ -494,6 +508,8 @@ class Spool:
     def _enforce_limits(self, now: float) -> bool:
         """Evict the oldest records over the limits; True if any was evicted."""
         horizon = now - self.max_age
+        if self._bytes <= self.max_bytes and not 0 < self._oldest < horizon:
+            return False  # the common case, in O(1): every append calls this
         evicted = 0
         kept: list[Record] = []
         # Evict down to 90% of the limit, so that the next appends do not each
@@ -514,6 +530,7 @@ class Spool:
         if not evicted:
             return False
         self.records = kept
+        self._recount()
         self._counters.dropped_spool_limit += evicted
         if not self._warned_limit:
             self._warned_limit = True
@@ -526,14 +543,23 @@ class Spool:
             logger.debug("spool limits: %d events dropped", evicted)
         return True
 
+    def _recount(self) -> None:
+        self._bytes = sum(r.line_size for r in self.records)
+        self._oldest = min((r.spooled_at for r in self.records if r.spooled_at), default=0.0)
+
     def _open(self) -> int:
         if self._fd is None:
             ops = self._ops
             ops.makedirs(self.directory)
             fd = ops.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-            if not ops.lock(fd):  # pragma: no cover -- run ids are random; a clash is a bug
-                ops.close(fd)
-                raise OSError(errno.EAGAIN, "spool file locked by another run")
+            try:
+                # Run ids are random: a clash would be a bug.
+                if not ops.lock(fd):  # pragma: no cover
+                    raise OSError(errno.EAGAIN, "spool file locked by another run")
+            except OSError:
+                with contextlib.suppress(OSError):
+                    ops.close(fd)
+                raise
             self._fd = fd
             # The new name must survive a power loss as well as its content.
             ops.fsync_dir(self.directory)
@@ -544,11 +570,15 @@ class Spool:
             return
         try:
             self._ops.unlink(self.path)
-            self._ops.fsync_dir(self.directory)
         except OSError as exc:
-            # Left behind, the file may still hold acknowledged events: the next
-            # run sends them again, and the server's dedupe absorbs them.
+            # The file still holds acknowledged events: keep it (and its lock)
+            # and replace it by the next write, a full rewrite. If the run ends
+            # first, the next run resends them and the server's dedupe absorbs them.
+            self._needs_rewrite = True
             logger.debug("spool file %s not removed: %s", self.path, exc)
+            return
+        with contextlib.suppress(OSError):
+            self._ops.fsync_dir(self.directory)
         with contextlib.suppress(OSError):
             self._ops.close(self._fd)
         self._fd = None
