@@ -201,6 +201,12 @@ class Pipeline:
                 await self._apply_pending()
                 continue
             now = clock.monotonic()
+            if self._retry_at is not None and now >= self._retry_at and self._retries_waiting():
+                # The backoff timer's retry is the probe (design §4), even when
+                # an export comes due at the same moment: the export follows,
+                # POSTed if the probe succeeded, spooled if it failed.
+                await self._drain()
+                continue
             if self._export_due(now):
                 await self._export_queue()
                 continue

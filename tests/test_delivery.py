@@ -680,3 +680,31 @@ async def test_a_failure_inside_a_drain_keeps_the_backoff(
     assert sorted(transport.event_names()) == sorted(
         [f"old{i}" for i in range(6)] + ["new0", "new1"]
     )
+
+
+async def test_ten_minute_outage_with_default_max_attempts_drops_exactly_the_exhausted(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """With max_attempts=8, the dropped events are exactly those with 8 failed POSTs."""
+    transport = CapturingTransport()
+    transport.outage(0.0, 600.0, status=503)
+    async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+        for i in range(120):  # one event every 5 s through the outage
+            log.log_event("tick", {"i": i})
+            await trio.sleep(5)
+        await trio.sleep(60)
+        stats = log.stats
+    failed_posts: dict[str, int] = {}
+    for request in transport.requests:
+        if not request.delivered:
+            for envelope in request.events:
+                event_id = envelope.event_data.event_id
+                failed_posts[event_id] = failed_posts.get(event_id, 0) + 1
+    exhausted = {event_id for event_id, n in failed_posts.items() if n >= 8}
+    delivered = set(transport.event_ids())
+    assert exhausted
+    assert max(failed_posts.values()) == 8
+    assert exhausted.isdisjoint(delivered)
+    assert stats.dropped_max_attempts == len(exhausted)
+    assert len(delivered) == len(transport.event_ids()) == 120 - len(exhausted)
+    assert stats.exported + stats.dropped_max_attempts == stats.emitted == 120
