@@ -1,10 +1,10 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``demo``, ``bench``."""
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``demo``, ``bench``."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_asyncio"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_asyncio", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -57,6 +57,21 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package, the tests and this file."""
     session.install("-e", ".[collector]", *_group("typing"))
     session.run("mypy", "eventlog", "tests", "noxfile.py", "benchmarks", "examples")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs, material theme) into site/; any warning fails it."""
+    session.install("-e", ".[collector]", *_group("docs"))
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        "site",
+        # mkdocs-material >= 9.7 prints a banner about MkDocs 2.0 on every build.
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )
 
 
 @nox.session
