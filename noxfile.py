@@ -1,4 +1,7 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``demo``, ``bench``."""
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``demo``, ...
+
+``nox --list`` shows them all; ``nox`` alone runs the default ones.
+"""
 
 from __future__ import annotations
 

@@ -342,6 +342,9 @@ class Exporter:
             return await self._send_chunk(chunk[:half], report) and await self._send_chunk(
                 chunk[half:], report
             )
+        if outcome is Outcome.UNAUTHORIZED and self._otlp:
+            # OTLP: a 401 that persisted without auth is final, like other 4xx.
+            outcome = Outcome.PERMANENT
         if outcome is Outcome.PERMANENT:
             report.server_answered = True
             for record in chunk:

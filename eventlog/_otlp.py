@@ -32,14 +32,12 @@ from typing import Final
 
 import msgspec
 
-from eventlog._events import Envelope, InternalEvent
 from eventlog._version import __version__
 
 __all__ = ["OTLP_PATH", "RETRYABLE", "encode_request", "parse_partial_success"]
 
 OTLP_PATH: Final = "/v1/logs"
 RETRYABLE: Final = frozenset({429, 502, 503, 504})
-_DECODER: Final = msgspec.json.Decoder(Envelope)
 _SKIP: Final = frozenset(
     {"event_name", "client_timestamp", "timestamp", "additional_metadata", "service"}
 )
@@ -75,17 +73,21 @@ def _unix_nanos(rfc3339: str) -> str:
     return str(seconds * 1_000_000_000 + millis * 1_000_000)
 
 
-def _record(envelope: Envelope, observed: str) -> dict[str, object]:
-    data = msgspec.to_builtins(envelope.event_data)
-    attributes: list[KeyValue] = [{"key": "event_type", "value": _any(type(envelope).__name__)}]
+def _record(payload: bytes, observed: str) -> dict[str, object]:
+    # Decoded as plain JSON, not into the wire Structs: configured proto_fields
+    # beyond the Structs' own are spliced into event_data and must come along.
+    envelope = msgspec.json.decode(payload)
+    event_type = str(envelope.get("event_type", ""))
+    data: dict[str, object] = dict(envelope.get("event_data", {}))
+    attributes: list[KeyValue] = [{"key": "event_type", "value": _any(event_type)}]
     for key, value in data.items():
         if key not in _SKIP:
             _flatten(key, value, attributes)
-    if isinstance(envelope, InternalEvent):
-        name = envelope.event_data.event_name
-        stamp = envelope.event_data.client_timestamp
-        encoded = envelope.event_data.additional_metadata
-        if encoded is not None:
+    if event_type == "InternalEvent":
+        name = str(data.get("event_name", ""))
+        stamp = str(data.get("client_timestamp", ""))
+        encoded = data.get("additional_metadata")
+        if isinstance(encoded, str):
             metadata = msgspec.json.decode(base64.b64decode(encoded))
             if isinstance(metadata, dict):
                 attributes += [
@@ -93,7 +95,7 @@ def _record(envelope: Envelope, observed: str) -> dict[str, object]:
                 ]
     else:
         name = "experiment"
-        stamp = envelope.event_data.timestamp
+        stamp = str(data.get("timestamp", ""))
     return {
         "timeUnixNano": _unix_nanos(stamp),
         "observedTimeUnixNano": observed,
@@ -109,7 +111,7 @@ def encode_request(
     payloads: Sequence[bytes], *, service_name: str, service_version: str, now: float
 ) -> bytes:
     """The JSON ``ExportLogsServiceRequest`` for a chunk of encoded envelopes."""
-    observed = str(int(now * 1_000_000_000))
+    observed = str(round(now * 1_000_000) * 1000)  # microseconds: no float noise
     resource = [
         {"key": "service.name", "value": _any(service_name)},
         {"key": "service.version", "value": _any(service_version)},
@@ -117,7 +119,7 @@ def encode_request(
         {"key": "telemetry.sdk.language", "value": _any("python")},
         {"key": "telemetry.sdk.version", "value": _any(__version__)},
     ]
-    records = [_record(_DECODER.decode(payload), observed) for payload in payloads]
+    records = [_record(payload, observed) for payload in payloads]
     request = {
         "resourceLogs": [
             {

@@ -189,3 +189,38 @@ def test_protocol_is_validated() -> None:
     with pytest.raises(eventlog.ConfigError) as info:
         eventlog.Config(base_url="http://127.0.0.1:1", protocol="grpc")
     assert info.value.field == "protocol"
+
+
+async def test_a_persisting_401_is_final_under_otlp(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """401 with auth is resent once without; a 401 again drops the chunk (OTLP rules)."""
+    server = OtlpServer()
+    server.script = [(401, {}, b""), (401, {}, b"")]
+    async with eventlog.open_event_logger(
+        make_config(protocol="otlp"),
+        transport=httpx.MockTransport(server),
+        auth=lambda: {"Authorization": "Bearer t"},
+    ) as log:
+        log.log_event("a")
+        await log.flush()
+        await trio.sleep(5)
+        stats = log.stats
+    assert server.statuses == [401, 401]
+    assert (stats.dropped_permanent, stats.export_failures, stats.spooled) == (1, 0, 0)
+
+
+async def test_configured_proto_fields_reach_otlp_attributes(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A proto field the wire Structs do not know is still an attribute of the log record."""
+    server = OtlpServer()
+    async with eventlog.open_event_logger(
+        make_config(protocol="otlp", proto_fields=("repo_name",)),
+        transport=httpx.MockTransport(server),
+    ) as log:
+        log.log_event("a", {"_PROTO_repo_name": "eventlog"})
+        await log.flush()
+    [(_, _, parsed)] = server.requests
+    [record] = parsed.resource_logs[0].scope_logs[0].log_records
+    assert attributes(record)["repo_name"] == "eventlog"
