@@ -222,14 +222,20 @@ class EventLogger:
             return
         self._log_event_slow(name, metadata)
 
-    def _log_event_slow(self, name: str, metadata: Metadata | None) -> None:
+    def _admitted(self) -> bool:
+        """False (after counting why) when no event may be queued now."""
         if self._disabled:
-            return
+            return False
         if not self._accepting:
             self._counters.count_refused("dropped_after_shutdown")
-            return
+            return False
         if self._killed():
             self._counters.count_refused("dropped_killed")
+            return False
+        return True
+
+    def _log_event_slow(self, name: str, metadata: Metadata | None) -> None:
+        if not self._admitted():
             return
         if self._config.strict:
             check_name(name)
@@ -275,13 +281,7 @@ class EventLogger:
             >>> log.log_experiment("new-onboarding", 1, user_attributes={"plan": "pro"})
             ... # doctest: +SKIP
         """
-        if self._disabled:
-            return
-        if not self._accepting:
-            self._counters.count_refused("dropped_after_shutdown")
-            return
-        if self._killed():
-            self._counters.count_refused("dropped_killed")
+        if not self._admitted():
             return
         try:
             request = self._transformer.experiment(
