@@ -3,15 +3,25 @@
 One task owns every decision, so there is no lock and no race between an
 export, a retry and a shutdown. Each turn of its loop does one unit of work:
 
-1. Export the queue when ``max_export_batch_size`` events wait, when
+0. Apply a pending :meth:`Pipeline.reconfigure` (after exporting what is
+   queued under the old configuration).
+1. When the backoff timer has expired and the spool holds events, probe: drain
+   the spool, oldest first. The timer's retry is the one probe of a failing
+   server, even when an export comes due at the same moment.
+2. Export the queue when ``max_export_batch_size`` events wait, when
    ``scheduled_delay`` has passed, or when ``flush()`` asked. While a backoff
    timer is pending the export does not POST: its events go straight to the
-   spool, and the timer's retry stays the one probe of a failing server.
-2. Otherwise, when the spool holds events and no backoff timer is pending,
+   spool.
+3. Otherwise, when the spool holds events and no backoff timer is pending,
    drain it: send its records in chunks. Between chunks the queue is exported
    if due, so a long drain never starves new events.
-3. Otherwise sleep until the next scheduled export or the backoff deadline,
+4. Otherwise sleep until the next scheduled export or the backoff deadline,
    or until ``log_event``/``flush``/shutdown wakes it.
+
+Write-ahead mode adds one task, the committer (:meth:`Pipeline.run_committer`),
+which puts queued events on disk in groups; an export then sends the committed
+("fresh") records. Spool calls are synchronous, so the two tasks' spool work
+never interleaves.
 
 After every export or drain, ``_settle`` applies what the exporter learnt:
 acknowledged records are counted (and leave the spool), failed ones have
