@@ -594,9 +594,9 @@ def test_failed_unlink_of_an_emptied_spool_leaves_no_stale_records(tmp_path: Pat
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="eventlog/_spool.py:406-414 (append) and 481-486 (close): lines that reached the "
-    "file before the failure (a short write, a failed fsync) are counted in "
-    "dropped_disk_error at close, yet the next run replays and delivers them",
+    reason="known limitation (documented in docs/delivery.md, disk faults): Spool.append "
+    "cannot tell how many lines of a failed write reached the file, so Spool.close counts "
+    "them all in dropped_disk_error, yet the next run replays and delivers those that did",
 )
 def test_lines_that_reached_the_file_are_not_counted_lost(tmp_path: Path) -> None:
     """The disk fills mid-append and stays full: lost + on disk == appended."""
