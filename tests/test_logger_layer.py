@@ -8,7 +8,6 @@ fields the wire Structs do not know).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
@@ -37,8 +36,8 @@ from eventlog.testing import (
     ExperimentEventData,
     FrozenWallClock,
     InternalEvent,
-    InternalEventData,
 )
+from tests.helpers import RawServer, decode_metadata, internal
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,36 +56,6 @@ FULL_CONTEXT = eventlog.EventContext(
     email="user@example.com",
     app={"channel": "beta", "build": 42, "ratio": 0.5, "trial": True},
 )
-
-
-class RawServer:
-    """An ``httpx.MockTransport`` handler that keeps every request as it was sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(200, json={})
-
-    def event_data(self) -> list[dict[str, Any]]:
-        """``event_data`` of every event received, parsed from the raw JSON, in order."""
-        return [
-            event["event_data"]
-            for request in self.requests
-            for event in json.loads(request.content)["events"]
-        ]
-
-
-def decode_metadata(encoded: object) -> Any:
-    """``additional_metadata`` decoded: base64, then JSON."""
-    assert isinstance(encoded, str)
-    return json.loads(base64.b64decode(encoded, validate=True))
-
-
-def internal(event: object) -> InternalEventData:
-    assert isinstance(event, InternalEvent)
-    return event.event_data
 
 
 def experiment(event: object) -> ExperimentEventData:

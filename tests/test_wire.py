@@ -29,10 +29,10 @@ import eventlog
 from eventlog.testing import (
     CapturingTransport,
     FrozenWallClock,
-    InternalEvent,
     InternalEventData,
     ServiceInfo,
 )
+from tests.helpers import RawServer, decode_metadata, internal
 
 if TYPE_CHECKING:
     from tests.conftest import MakeConfig
@@ -44,27 +44,6 @@ TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 EVENT_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
-class RawServer:
-    """An ``httpx.MockTransport`` handler that keeps every request as it was sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(200, json={})
-
-    def bodies(self) -> list[Any]:
-        """Each request's body, parsed as JSON (gunzipped first when gzip-encoded)."""
-        out: list[Any] = []
-        for request in self.requests:
-            content = request.content
-            if request.headers.get("content-encoding") == "gzip":
-                content = gzip.decompress(content)
-            out.append(json.loads(content))
-        return out
-
-
 def without_enrichment(body: Any) -> Any:
     """``body`` with each event's automatic ``env`` and ``process`` removed (checked present)."""
     for event in body["events"]:
@@ -74,11 +53,6 @@ def without_enrichment(body: Any) -> Any:
     return body
 
 
-def internal(event: object) -> InternalEventData:
-    assert isinstance(event, InternalEvent)
-    return event.event_data
-
-
 def delivered(transport: CapturingTransport) -> list[InternalEventData]:
     return [internal(e) for e in transport.events()]
 
@@ -86,11 +60,6 @@ def delivered(transport: CapturingTransport) -> list[InternalEventData]:
 def b64json(value: object) -> str:
     """``additional_metadata`` as the SDK encodes it: base64 of compact JSON."""
     return base64.b64encode(json.dumps(value, separators=(",", ":")).encode()).decode("ascii")
-
-
-def decode_metadata(encoded: str | None) -> Any:
-    assert encoded is not None
-    return json.loads(base64.b64decode(encoded, validate=True))
 
 
 def null_paths(value: object, path: str = "$") -> Iterator[str]:
