@@ -13,42 +13,16 @@ The collector, the demo and the spool commands' display need the
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+from eventlog._cli_types import non_negative_seconds as seconds
+from eventlog._cli_types import positive_int, rate, status
+
 __all__ = ["build_parser", "main"]
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a probability in [0, 1]")
-    return value
-
-
-def _status(text: str) -> int:
-    value = int(text)
-    if not 400 <= value <= 599:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a 4xx or 5xx status")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,22 +41,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", default="eventlog-collector.sqlite", help="SQLite file (eventlog-collector.sqlite)"
     )
     collector.add_argument(
-        "--max-body", type=_positive_int, default=10 * 1024 * 1024, help="largest body, bytes"
+        "--max-body", type=positive_int, default=10 * 1024 * 1024, help="largest body, bytes"
     )
     collector.add_argument(
-        "--outage", type=_non_negative, default=0.0, help="answer 503 for SECONDS after start"
+        "--outage",
+        type=seconds,
+        default=0.0,
+        help="answer 503 for SECONDS after start",
     )
     collector.add_argument(
-        "--retry-after", type=_non_negative, default=None, help="Retry-After sent during an outage"
+        "--retry-after",
+        type=seconds,
+        default=None,
+        help="Retry-After sent during an outage",
     )
     collector.add_argument(
-        "--fail-rate", type=_rate, default=0.0, help="probability that a batch fails"
+        "--fail-rate", type=rate, default=0.0, help="probability that a batch fails"
     )
     collector.add_argument(
-        "--fail-status", type=_status, default=503, help="status of random failures (503)"
+        "--fail-status", type=status, default=503, help="status of random failures (503)"
     )
     collector.add_argument(
-        "--latency", type=_non_negative, default=0.0, help="seconds before every batch answer"
+        "--latency",
+        type=seconds,
+        default=0.0,
+        help="seconds before every batch answer",
     )
     collector.add_argument(
         "--require-token", default=None, help="answer 401 without 'Authorization: Bearer TOKEN'"
@@ -93,11 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="run a sample app through an outage against an embedded collector"
     )
-    demo.add_argument("--events", type=_positive_int, default=3000, help="events to log (3000)")
-    demo.add_argument(
-        "--outage", type=_non_negative, default=3.0, help="seconds of collector outage (3)"
-    )
-    demo.add_argument("--sessions", type=_positive_int, default=3, help="app sessions (3)")
+    demo.add_argument("--events", type=positive_int, default=3000, help="events to log (3000)")
+    demo.add_argument("--outage", type=seconds, default=3.0, help="seconds of collector outage (3)")
+    demo.add_argument("--sessions", type=positive_int, default=3, help="app sessions (3)")
     demo.add_argument("--keep", action="store_true", help="keep the database; print its path")
     demo.set_defaults(func=_run_demo)
 

@@ -26,8 +26,9 @@ import anyio
 import msgspec
 import trio
 
+from eventlog._cli_types import positive_int, positive_seconds, service_name
 from eventlog._clock import SystemClock
-from eventlog._config import _SERVICE_NAME_RE, Config, default_storage_dir
+from eventlog._config import Config, default_storage_dir
 from eventlog._exceptions import ConfigError
 from eventlog._logger import open_event_logger
 from eventlog._replay import find_spool_files
@@ -383,35 +384,6 @@ def delete_unlocked(path: str) -> tuple[DeleteOutcome, str]:
 # -- command line --------------------------------------------------------------
 
 
-def _service_name(value: str) -> str:
-    """argparse type of ``--service``: a name ``Config.service_name`` accepts."""
-    if not _SERVICE_NAME_RE.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"{value!r} must match [A-Za-z0-9._-]{{1,128}}")
-    return value
-
-
-def _positive_float(value: str) -> float:
-    """argparse type: a finite number of seconds greater than 0."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not number > 0 or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive number of seconds")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
-
-
 def _directory(args: argparse.Namespace) -> str:
     """``--dir``, else the default storage directory of ``--service``; absolute."""
     raw: str | None = args.dir
@@ -763,7 +735,7 @@ def add_spool_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     common.add_argument(
         "--service",
         metavar="NAME",
-        type=_service_name,
+        type=service_name,
         default=DEFAULT_SERVICE,
         help=f"service whose default storage directory to use (default: {DEFAULT_SERVICE})",
     )
@@ -788,7 +760,7 @@ def add_spool_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         description="Print the events of one spool file (read-only, also for locked files).",
     )
     show.add_argument("file", metavar="FILE", help="a path, or a file name within --dir")
-    show.add_argument("--limit", type=_positive_int, metavar="N", help="show the first N events")
+    show.add_argument("--limit", type=positive_int, metavar="N", help="show the first N events")
     show.add_argument("--json", action="store_true", help="print the raw envelopes, one a line")
     show.set_defaults(func=_cmd_show)
 
@@ -802,7 +774,7 @@ def add_spool_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     replay.add_argument("--base-url", required=True, metavar="URL", help="the collector")
     replay.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_seconds,
         default=DEFAULT_REPLAY_TIMEOUT,
         metavar="SECONDS",
         help=f"give up after this long (default: {DEFAULT_REPLAY_TIMEOUT:g})",

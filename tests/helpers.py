@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from eventlog.testing import InternalEvent, InternalEventData
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class RawServer:
@@ -47,3 +50,8 @@ def internal(event: object) -> InternalEventData:
     """The ``event_data`` of an event that must be an ``InternalEvent``."""
     assert isinstance(event, InternalEvent)
     return event.event_data
+
+
+def typed(mapping: Mapping[str, object]) -> list[tuple[str, type[object], object]]:
+    """Entries with their types, so that True and 1 (equal in Python) are told apart."""
+    return [(key, type(value), value) for key, value in mapping.items()]

@@ -37,7 +37,7 @@ from eventlog.testing import (
     FrozenWallClock,
     InternalEvent,
 )
-from tests.helpers import RawServer, decode_metadata, internal
+from tests.helpers import RawServer, decode_metadata, internal, typed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,11 +61,6 @@ FULL_CONTEXT = eventlog.EventContext(
 def experiment(event: object) -> ExperimentEventData:
     assert isinstance(event, ExperimentEvent)
     return event.event_data
-
-
-def typed(mapping: dict[str, Any]) -> list[tuple[str, type[object], object]]:
-    """Entries with their types, so that True and 1 (equal in Python) are told apart."""
-    return [(key, type(value), value) for key, value in mapping.items()]
 
 
 # -- enrichment ----------------------------------------------------------------------

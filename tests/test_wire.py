@@ -32,7 +32,7 @@ from eventlog.testing import (
     InternalEventData,
     ServiceInfo,
 )
-from tests.helpers import RawServer, decode_metadata, internal
+from tests.helpers import RawServer, decode_metadata, internal, typed
 
 if TYPE_CHECKING:
     from tests.conftest import MakeConfig
@@ -72,11 +72,6 @@ def null_paths(value: object, path: str = "$") -> Iterator[str]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from null_paths(item, f"{path}[{index}]")
-
-
-def typed(mapping: Mapping[str, object]) -> list[tuple[str, type[object], object]]:
-    """Entries with their types, so that True and 1 (equal in Python) are told apart."""
-    return [(key, type(value), value) for key, value in mapping.items()]
 
 
 # -- body shape ----------------------------------------------------------------------

@@ -1,0 +1,77 @@
+"""Value types of the command line's options, shared by every command."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from eventlog._config import _SERVICE_NAME_RE
+
+__all__ = [
+    "non_negative_seconds",
+    "positive_int",
+    "positive_seconds",
+    "rate",
+    "service_name",
+    "status",
+]
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def non_negative_seconds(text: str) -> float:
+    """A finite number of seconds, 0 or more."""
+    value = _number(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds greater than 0."""
+    value = _number(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def rate(text: str) -> float:
+    """A probability in [0, 1]."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a probability in [0, 1]")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def status(text: str) -> int:
+    """A 4xx or 5xx HTTP status."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 400 <= value <= 599:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a 4xx or 5xx status")
+    return value
+
+
+def service_name(text: str) -> str:
+    """A name ``Config.service_name`` accepts."""
+    if not _SERVICE_NAME_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} must match [A-Za-z0-9._-]{{1,128}}")
+    return text
