@@ -221,7 +221,7 @@ async def replay_once(storage_dir: str, n: int) -> float:
         if enabled:
             gc.enable()
     stats = log.stats
-    assert stats.replayed == stats.exported == n, stats
+    assert (stats.taken_over, stats.replayed, stats.exported) == (n, n, 0), stats
     assert len(set(transport.inner.event_ids())) == n
     return elapsed
 

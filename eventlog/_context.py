@@ -53,24 +53,44 @@ class EventContext(msgspec.Struct, frozen=True, kw_only=True):
     the event's ``app`` object."""
 
     def __post_init__(self) -> None:
-        # msgspec does not check types in __init__ (style pitfall 6): a bad value
-        # here would otherwise fail every batch later, far from its cause.
+        # msgspec does not check types in __init__: a bad value here would
+        # otherwise fail every batch later, far from its cause. Subclasses of
+        # str, int and float (an IntEnum, say) become the plain values msgspec
+        # encodes. Text that cannot be encoded (a lone surrogate from
+        # os.fsdecode) is not refused here: its batches go out as partial
+        # events with a transform_error (see docs/events.md).
         for name in ("device_id", "account_uuid", "organization_uuid", "email"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"context.{name}", f"expected a string or None, got {value!r}")
+            if value is not None and value.__class__ is not str:
+                msgspec.structs.force_setattr(self, name, str.__str__(value))
         if not isinstance(self.app, dict):
             raise ConfigError("context.app", f"expected a dict, got {type(self.app).__name__}")
+        app: dict[str, AppValue] = {}
         for key, value in self.app.items():
             if not isinstance(key, str):
                 raise ConfigError("context.app", f"key {key!r} is not a string")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError("context.app", f"{key!r}: {value!r} is not a finite number")
-            if not isinstance(value, str | int | float):
-                raise ConfigError(
-                    "context.app", f"{key!r}: {type(value).__name__} is not str, int, float or bool"
-                )
-        msgspec.structs.force_setattr(self, "app", dict(self.app))
+            app[str.__str__(key)] = _plain_app_value(key, value)
+        msgspec.structs.force_setattr(self, "app", app)
+
+
+def _plain_app_value(key: str, value: object) -> AppValue:
+    if value.__class__ in (str, int, float, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError("context.app", f"{key!r}: {value!r} is not a finite number")
+        return value
+    if isinstance(value, bool):  # pragma: no cover -- bool cannot be subclassed
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _plain_app_value(key, float(value))
+    if isinstance(value, str):
+        return str.__str__(value)
+    raise ConfigError(
+        "context.app", f"{key!r}: {type(value).__name__} is not str, int, float or bool"
+    )
 
 
 ContextSource = EventContext | Callable[[], EventContext]

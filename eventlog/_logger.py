@@ -43,7 +43,14 @@ from eventlog._sampling import KEEP, Sampler
 from eventlog._spool import FileOps, Spool, check_storage_dir
 from eventlog._stats import Counters, Stats
 from eventlog._threads import LoopWaker
-from eventlog._transform import Metadata, RawEvent, Transformer, check_metadata, check_name
+from eventlog._transform import (
+    Metadata,
+    RawEvent,
+    Transformer,
+    check_metadata,
+    check_name,
+    copy_metadata,
+)
 
 if TYPE_CHECKING:
     from collections import deque
@@ -190,8 +197,13 @@ class EventLogger:
         if self._disabled:
             return Stats()
         depth = len(self._queue)
+        spool = self._spool
         return self._counters.snapshot(
-            emitted=self._pipeline.taken + depth, queue_depth=depth, spool_bytes=self._spool.size
+            emitted=self._pipeline.taken + depth,
+            queue_depth=depth,
+            spool_bytes=spool.size,
+            spool_events=len(spool.records),
+            spool_disabled=spool.problem,
         )
 
     def log_event(self, name: str, metadata: Metadata | None = None) -> None:
@@ -207,19 +219,26 @@ class EventLogger:
         killswitch (``dropped_killed``), a closed logger
         (``dropped_after_shutdown``).
 
-        Safe to call from worker threads. The mapping is read when the batch is
-        built, not copied here: do not mutate it after the call.
+        Safe to call from worker threads. The event is what was passed at the
+        call: the mapping's items are copied (shallowly) here, so reusing or
+        mutating it afterwards changes nothing that is sent.
 
         Example:
             >>> log.log_event("app_started", {"cold_start_ms": 41.5, "first_run": True})
             ... # doctest: +SKIP
         """
-        # design §1: O(1), no validation, no I/O, no lock; the batch processor
-        # does the rest. Everything unusual is in _log_event_slow.
+        # O(1), no validation, no I/O, no lock: the batch processor does the
+        # rest. A plain dict is copied here (dict.copy is atomic under the
+        # GIL, so a thread mutating it cannot tear the copy); everything
+        # unusual is in _log_event_slow.
         queue = self._queue
         if 0 < len(queue) < self._fast_below:
-            queue.append((name, metadata, self._wall_time(), None))
-            return
+            if metadata.__class__ is dict:
+                queue.append((name, metadata.copy(), self._wall_time(), None))
+                return
+            if metadata is None:
+                queue.append((name, None, self._wall_time(), None))
+                return
         self._log_event_slow(name, metadata)
 
     def _admitted(self) -> bool:
@@ -237,9 +256,20 @@ class EventLogger:
     def _log_event_slow(self, name: str, metadata: Metadata | None) -> None:
         if not self._admitted():
             return
-        if self._config.strict:
-            check_name(name)
-            check_metadata(metadata, self._transformer.proto_fields)
+        try:
+            snapshot = copy_metadata(metadata)
+            if self._config.strict:
+                # The batch builder's own validation, so strict mode accepts
+                # exactly what can be encoded.
+                check_name(name)
+                check_metadata(snapshot, self._transformer.proto_fields)
+        except InvalidEventError as exc:
+            if self._config.strict:
+                raise
+            # Queued as invalid, so it is counted with its batch (and emitted
+            # stays the sum of the outcomes).
+            self._enqueue((name, None, self._wall_time(), exc))
+            return
         extra: float | None = None
         if self._sampler.rates:
             decision = self._sampler.decide(name)
@@ -248,7 +278,7 @@ class EventLogger:
                 return
             if decision != KEEP:
                 extra = decision
-        self._enqueue((name, metadata, self._wall_time(), extra))
+        self._enqueue((name, snapshot, self._wall_time(), extra))
 
     def _enqueue(self, raw: RawEvent) -> None:
         queue = self._queue
@@ -292,7 +322,7 @@ class EventLogger:
                 raise
             # Queued as invalid, so it is counted with the other invalid events
             # when its batch is built (and emitted stays the sum of outcomes).
-            self._enqueue((str(experiment_id), None, self._wall_time(), exc))
+            self._enqueue((experiment_id, None, self._wall_time(), exc))
             return
         self._enqueue((request.experiment_id, None, self._wall_time(), request))
 
@@ -337,7 +367,7 @@ class EventLogger:
         old = self._config
         try:
             new = remote.merged_into(old)
-        except ConfigError as exc:
+        except (TypeError, ValueError) as exc:  # ConfigError is a ValueError
             logger.warning("eventlog: remote configuration refused, keeping the current: %s", exc)
             return False
         if new == old or not self._accepting:
@@ -443,9 +473,14 @@ async def open_event_logger(
         random: the source of sampling decisions and backoff jitter.
         _file_ops: private; the spool's file operations (fault-injection tests).
 
+    An unusable or unsafe ``config.storage_dir`` (below a regular file, a
+    symlink, not a directory, another user's, writable by group or others)
+    does not stop the logger: it runs without a spool, keeping undelivered
+    events in memory, says so once at WARNING and in
+    ``stats.spool_disabled``.
+
     Raises:
-        ConfigError: ``config.storage_dir`` exists but is unsafe: a symlink,
-            not a directory, not owned by this user, or writable by others.
+        ConfigError: only in strict mode, for such a ``config.storage_dir``.
 
     Example:
         >>> import trio, eventlog
@@ -474,7 +509,16 @@ async def open_event_logger(
     rng = _random.Random() if random is None else random
     counters = Counters()
     run_id = uuid.uuid4().hex
-    check_storage_dir(config.storage_dir)
+    spool_disabled: str | None = None
+    try:
+        check_storage_dir(config.storage_dir)
+    except ConfigError as exc:
+        if config.strict:
+            raise
+        # Keep running without that spool (never write where others could
+        # plant events for replay), and say so once (docs/delivery.md).
+        spool_disabled = exc.message
+        logger.warning("eventlog: spool disabled, events are kept in memory only: %s", exc)
     spool = Spool(
         config.storage_dir,
         config.session_id,
@@ -484,6 +528,7 @@ async def open_event_logger(
         max_age=config.max_spool_age,
         wall_time=clock.wall_time,
         ops=_file_ops,
+        disabled=spool_disabled,
     )
     # verify stays at its default (True): design §4, TLS verification is always on.
     client = httpx.AsyncClient(transport=transport, timeout=config.export_timeout)
@@ -524,7 +569,8 @@ async def open_event_logger(
             await tg.start(pipeline.run)
             if config.write_ahead:
                 tg.start_soon(pipeline.run_committer)
-            tg.start_soon(replay_earlier_runs, spool, counters, pipeline.wake)
+            if spool_disabled is None:
+                tg.start_soon(replay_earlier_runs, spool, counters, pipeline.wake)
             token = _CURRENT.set(event_logger)
             try:
                 yield event_logger

@@ -303,10 +303,14 @@ class Pipeline:
                 records.append(Record(encode(raw, sequence)))
             except InvalidEventError as exc:
                 self._counters.count_invalid()
-                logger.debug("event %r dropped: %s", raw[0], exc)
-            except Exception as exc:  # noqa: BLE001 -- e.g. a Mapping whose items() raises
+                logger.debug("event %s dropped: %s", _shown_name(raw[0]), exc)
+            except Exception as exc:  # noqa: BLE001 -- a bug must cost one event, not the batch
                 self._counters.count_invalid()
-                logger.debug("event %r dropped: %s: %s", raw[0], type(exc).__name__, exc)
+                logger.debug(
+                    "event %s dropped: %s while encoding it",
+                    _shown_name(raw[0]),
+                    type(exc).__name__,
+                )
         return records, len(raws)
 
     async def _export_queue(self) -> None:
@@ -377,12 +381,13 @@ class Pipeline:
     ) -> None:
         counters = self._counters
         max_attempts = self.config.max_attempts
-        acked = dropped = gave_up = 0
+        acked = inherited = dropped = gave_up = 0
         keep: list[Record] = []
         for record in records:
             state = record.state
             if state is RecordState.ACKED:
                 acked += 1
+                inherited += record.inherited
                 continue
             if state is RecordState.DROPPED:
                 dropped += 1
@@ -395,9 +400,12 @@ class Pipeline:
                     continue
             record.state = RecordState.PENDING
             keep.append(record)
-        # OTLP partial success: acknowledged, yet refused (counted as dropped).
-        acked -= min(report.rejected, acked)
-        counters.exported += acked
+        # OTLP partial success: acknowledged, yet refused (counted as dropped),
+        # taken from this run's events first: the split is only known in total.
+        own = acked - inherited
+        rejected = min(report.rejected, acked)
+        counters.exported += own - min(rejected, own)
+        counters.replayed += inherited - (rejected - min(rejected, own))
         counters.dropped_max_attempts += gave_up
         if gave_up:
             logger.debug("%d events dropped after %s failed POSTs", gave_up, max_attempts)
@@ -406,8 +414,6 @@ class Pipeline:
                 # Write-ahead records on their first try: acknowledged ones are
                 # checkpointed away; the rest now wait on disk for a retry.
                 counters.spooled += len(keep)
-            else:
-                counters.replayed += acked
             if acked or dropped or gave_up or report.failed_posts:
                 self._spool.settle()
         elif keep:
@@ -437,3 +443,9 @@ class Pipeline:
                 logger.debug("server answered again after %d failures", self._failures)
             self._failures = 0
             self._retry_at = None
+
+
+def _shown_name(name: object) -> str:
+    """An event name for a log line: its repr, at most 100 characters of it."""
+    text = repr(name[:100] if isinstance(name, str) else name)
+    return text if len(text) <= 110 else text[:107] + "..."

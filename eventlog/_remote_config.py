@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from eventlog._config import valid_rate
+from eventlog._exceptions import ConfigError
 
 if TYPE_CHECKING:
     from eventlog._config import Config
@@ -69,6 +71,7 @@ class RemoteConfig(msgspec.Struct, frozen=True, kw_only=True):
 
         Raises:
             ConfigError: a value is invalid; ``exc.field`` names it.
+            TypeError: a field holds a value of a type no Config field takes.
         """
         changes: dict[str, object] = {
             name: getattr(self, name)
@@ -76,8 +79,15 @@ class RemoteConfig(msgspec.Struct, frozen=True, kw_only=True):
             if getattr(self, name) is not msgspec.UNSET
         }
         if not isinstance(self.sampling, msgspec.UnsetType):
+            # msgspec does not check types in __init__: a hand-built RemoteConfig
+            # may hold anything here.
+            if not isinstance(self.sampling, Mapping):
+                raise ConfigError(
+                    "sampling",
+                    f"expected a mapping of event name to rate, got {type(self.sampling).__name__}",
+                )
             rates: dict[str, float] = {}
-            for name, rate in dict(self.sampling).items():
+            for name, rate in self.sampling.items():
                 if isinstance(name, str) and name and valid_rate(rate):
                     rates[name] = rate
                 else:

@@ -78,6 +78,9 @@ async def replay_earlier_runs(spool: Spool, counters: Counters, wake: Callable[[
         if claimed is None:
             logger.debug("spool file %s is held by a live logger; left alone", path)
             continue
+        counters.taken_over += len(claimed.records)
+        for record in claimed.records:
+            record.inherited = True
         if _age(path, now) > spool.max_age:
             # design §5: files older than max_spool_age are deleted unsent, counted.
             counters.dropped_spool_limit += len(claimed.records)

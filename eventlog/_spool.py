@@ -94,8 +94,10 @@ def check_storage_dir(path: str) -> None:
         info = os.lstat(path)
     except FileNotFoundError:
         return
-    except OSError as exc:
-        raise ConfigError("storage_dir", f"{path!r} cannot be examined: {exc}") from None
+    except (OSError, ValueError) as exc:
+        # ENOTDIR (a path below a regular file), EACCES, ... and ValueError for a NUL byte.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError("storage_dir", f"{path!r} cannot be examined: {reason}") from None
     if stat.S_ISLNK(info.st_mode):
         raise ConfigError("storage_dir", f"{path!r} is a symlink; give the real directory")
     if not stat.S_ISDIR(info.st_mode):
@@ -140,13 +142,16 @@ class RecordState(enum.Enum):
 class Record:
     """One event on its way: the envelope bytes and the failed POSTs so far."""
 
-    __slots__ = ("attempts", "fresh", "payload", "persisted", "spooled_at", "state")
+    __slots__ = ("attempts", "fresh", "inherited", "payload", "persisted", "spooled_at", "state")
 
     def __init__(self, payload: bytes, attempts: int = 0, spooled_at: float = 0.0) -> None:
         self.payload = payload
         self.attempts = attempts
         self.state = RecordState.PENDING
         self.persisted = False
+        self.inherited = False
+        """An earlier run's event, taken over from its spool (``stats.replayed``
+        once acknowledged, not ``stats.exported``)."""
         self.spooled_at = spooled_at
         """Wall time it first reached the spool; a line without one (written
         before ``t`` existed) is stamped when this run takes it over."""
@@ -361,8 +366,13 @@ class Spool:
         max_age: float = 7 * 24 * 3600.0,
         wall_time: Callable[[], float] | None = None,
         ops: FileOps | None = None,
+        disabled: str | None = None,
     ) -> None:
         self.directory = directory
+        self.disabled = disabled
+        """Why this spool never touches the disk (an unusable or unsafe storage
+        directory), or None. Disabled, it keeps its records in memory only,
+        within the same limits, and what it holds at close is lost, counted."""
         self.path = os.path.join(directory, spool_file_name(session_id, run_id))
         self.records: list[Record] = []
         self.size = 0
@@ -378,12 +388,18 @@ class Spool:
         self._needs_rewrite = False
         self._warned_disk = False
         self._warned_limit = False
+        self._disk_problem: str | None = None
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
+
+    @property
+    def problem(self) -> str | None:
+        """Why records are kept in memory instead of on disk now, or None."""
+        return self.disabled or self._disk_problem
 
     @property
     def fresh_count(self) -> int:
@@ -407,6 +423,8 @@ class Spool:
         if self._enforce_limits(now) or self._needs_rewrite:
             self.rewrite()
             return
+        if self.disabled:
+            return
         data = b"".join(encode_line(r) for r in batch)
         try:
             fd = self._open()
@@ -418,6 +436,7 @@ class Spool:
             self._disk_error("append", exc)
             return
         self.size += len(data)
+        self._disk_problem = None
         for record in batch:
             record.persisted = True
 
@@ -438,6 +457,8 @@ class Spool:
 
     def rewrite(self) -> None:
         """Replace the file with the in-memory records, atomically."""
+        if self.disabled:
+            return
         if not self.records:
             self._remove_file()
             return
@@ -483,6 +504,7 @@ class Spool:
         self._needs_rewrite = not durable
         if not durable:
             return
+        self._disk_problem = None
         for record in self.records:
             record.persisted = True
 
@@ -586,6 +608,7 @@ class Spool:
         self._needs_rewrite = False
 
     def _disk_error(self, operation: str, exc: OSError) -> None:
+        self._disk_problem = f"spool {operation} failed: {exc.strerror or exc}"
         if not self._warned_disk:
             self._warned_disk = True
             logger.warning(

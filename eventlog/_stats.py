@@ -20,15 +20,19 @@ Refusal = Literal["sampled_out", "dropped_queue_full", "dropped_killed", "droppe
 class Stats(msgspec.Struct, frozen=True, kw_only=True):
     """A snapshot of one logger's counters, taken by :attr:`EventLogger.stats`.
 
-    Every count is in events. Once the logger is idle and its block has
-    exited, every emitted event is accounted for exactly once::
+    Every count is in events. An event is either this run's (``emitted``) or
+    an earlier run's, found in its spool (``taken_over``). Once the logger is
+    idle (its block exited, say), every one is accounted for exactly once::
 
-        emitted == exported + dropped_invalid + dropped_max_attempts + dropped_permanent
-                   + dropped_spool_limit + dropped_disk_error + (events left in the spool)
+        emitted + taken_over == exported + replayed
+                                + dropped_invalid + dropped_max_attempts + dropped_permanent
+                                + dropped_spool_limit + dropped_disk_error + spool_events
 
-    ``replayed`` is the part of ``exported`` that had been spooled first,
-    and ``sampled_out``, ``dropped_queue_full``, ``dropped_killed`` and
-    ``dropped_after_shutdown`` count calls that were refused before queueing.
+    ``exported`` counts this run's events the server acknowledged (sent at
+    once or after a stay in the spool), ``replayed`` earlier runs' events.
+    ``sampled_out``, ``dropped_queue_full``, ``dropped_killed`` and
+    ``dropped_after_shutdown`` count calls refused before queueing: they are
+    not part of ``emitted``.
 
     Example:
         >>> import eventlog
@@ -49,13 +53,15 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
     dropped_after_shutdown: int = 0
     """Events logged after the ``open_event_logger`` block was left."""
     exported: int = 0
-    """Events the server acknowledged with a 2xx, replayed ones included."""
+    """This run's events the server acknowledged with a 2xx."""
     export_failures: int = 0
     """Failed POSTs (not events): each retryable failure of one request."""
     spooled: int = 0
     """Events written to the spool because they could not be delivered yet."""
     replayed: int = 0
-    """Events read back from the spool (this run's or an earlier one's) and acknowledged."""
+    """Earlier runs' events (see ``taken_over``) the server acknowledged."""
+    taken_over: int = 0
+    """Events found in earlier runs' spools and taken over by this run."""
     dropped_max_attempts: int = 0
     """Events dropped because their own failed POSTs reached ``max_attempts``."""
     dropped_permanent: int = 0
@@ -70,6 +76,14 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
     """Events in memory waiting for the next export, at the time of the snapshot."""
     spool_bytes: int = 0
     """Bytes of this run's spool file, at the time of the snapshot."""
+    spool_events: int = 0
+    """Events held by this run's spool (on disk, or in memory while the disk
+    refuses them), at the time of the snapshot."""
+    spool_disabled: str | None = None
+    """Why the spool keeps events in memory instead of on disk, or None while
+    it works: the storage directory is unusable or unsafe (for the whole run,
+    see docs/delivery.md), or the disk refused the last write (until a write
+    succeeds again)."""
 
 
 @final
@@ -92,6 +106,7 @@ class Counters:
         "sampled_out",
         "spool_corrupt_lines",
         "spooled",
+        "taken_over",
     )
 
     def __init__(self) -> None:
@@ -107,6 +122,7 @@ class Counters:
         self.export_failures = 0
         self.spooled = 0
         self.replayed = 0
+        self.taken_over = 0
         self.dropped_max_attempts = 0
         self.dropped_permanent = 0
         self.dropped_spool_limit = 0
@@ -123,7 +139,15 @@ class Counters:
         with self._lock:
             self.dropped_invalid += 1
 
-    def snapshot(self, *, emitted: int, queue_depth: int, spool_bytes: int) -> Stats:
+    def snapshot(
+        self,
+        *,
+        emitted: int,
+        queue_depth: int,
+        spool_bytes: int,
+        spool_events: int,
+        spool_disabled: str | None,
+    ) -> Stats:
         """Freeze the tallies together with the gauges.
 
         ``emitted`` is not a tally: the emit path only appends to the queue,
@@ -140,6 +164,7 @@ class Counters:
             export_failures=self.export_failures,
             spooled=self.spooled,
             replayed=self.replayed,
+            taken_over=self.taken_over,
             dropped_max_attempts=self.dropped_max_attempts,
             dropped_permanent=self.dropped_permanent,
             dropped_spool_limit=self.dropped_spool_limit,
@@ -147,4 +172,6 @@ class Counters:
             spool_corrupt_lines=self.spool_corrupt_lines,
             queue_depth=queue_depth,
             spool_bytes=spool_bytes,
+            spool_events=spool_events,
+            spool_disabled=spool_disabled,
         )

@@ -23,7 +23,10 @@ from __future__ import annotations
 import base64
 import logging
 import math
-from collections.abc import Iterable, Mapping
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, final
 
 import msgspec
@@ -33,10 +36,9 @@ from eventlog._events import (
     Auth,
     ExperimentEvent,
     ExperimentEventData,
-    InternalEvent,
-    InternalEventData,
     ServiceInfo,
     format_timestamp,
+    timestamp_bytes,
 )
 from eventlog._exceptions import InvalidEventError
 
@@ -59,11 +61,20 @@ logger = logging.getLogger("eventlog")
 
 PROTO_PREFIX: Final = "_PROTO_"
 MAX_NAME_LENGTH: Final = 256
+MAX_KEY_LENGTH: Final = 128
 # Exact types whose values are valid as they are (float needs a finiteness check).
 _PLAIN: Final = frozenset({int, bool, type(None)})
-# The hoisted fields the wire Struct knows; any other configured one is spliced in.
-_STRUCT_PROTO_FIELDS: Final = frozenset({"skill_name", "plugin_name", "marketplace_name"})
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _EMPTY_CONTEXT: Final = EventContext()
+# Names and keys already checked, so a batch of familiar events skips the checks.
+_KNOWN_NAMES: Final[set[str]] = set()
+_KNOWN_KEYS: Final[set[str]] = set()
+_CACHE_LIMIT: Final = 4096
+# How much of a refused name or key a message or a log line shows.
+_SHOWN: Final = 100
+_MAX_JSON_DEPTH: Final = 32
+# A context callable slower than this gets one WARNING: it runs on the event loop.
+SLOW_CONTEXT_SECONDS: Final = 0.005
 
 Scalar = int | float | bool | None
 MetadataValue = int | float | bool | str | None
@@ -80,68 +91,134 @@ class ExperimentRequest(msgspec.Struct, frozen=True):
     experiment_metadata: str | None
 
 
-RawEvent = tuple[str, Metadata | None, float, float | ExperimentRequest | InvalidEventError | None]
-"""What ``log_event`` queues: name, metadata, wall time at emit, and the extra: a
-sample rate, an experiment, or why an experiment was refused at the call."""
+RawEvent = tuple[
+    str, "dict[object, object] | None", float, float | ExperimentRequest | InvalidEventError | None
+]
+"""What ``log_event`` queues: the name, a copy of the metadata taken at the call, the
+wall time at emit, and the extra: a sample rate, an experiment, or why the event
+was refused at the call (counted when its batch is built)."""
 
 
 def check_name(name: object, what: str = "event name") -> str:
-    """``name`` if it is a valid event (or experiment) name, else InvalidEventError."""
+    """``name`` if it is a valid event (or experiment) name, else InvalidEventError.
+
+    A name is a non-empty ``str`` of at most 256 printable characters
+    (``str.isprintable()`` also refuses lone surrogates, which cannot be
+    encoded). Names seen before are recognised by a set lookup.
+    """
+    if name.__class__ is str and name in _KNOWN_NAMES:
+        return name
     if not isinstance(name, str) or not name:
-        raise InvalidEventError(f"{what} {name!r} must be a non-empty string")
+        raise InvalidEventError(f"{what} {_shorten(name)} must be a non-empty string")
     if len(name) > MAX_NAME_LENGTH or not name.isprintable():
         raise InvalidEventError(
-            f"{what} {name[:40]!r} must be printable and at most {MAX_NAME_LENGTH} characters"
+            f"{what} {_shorten(name)} must be printable and at most {MAX_NAME_LENGTH} characters"
         )
+    name = str.__str__(name)  # a str subclass becomes a plain str: msgspec encodes only those
+    _remember(_KNOWN_NAMES, name)
     return name
+
+
+def check_key(key: object) -> str:
+    """``key`` if it is a valid metadata key, else InvalidEventError.
+
+    The rules of names, with a shorter bound and no path separators: a key is
+    a label, not a place to smuggle the paths and text that values may not
+    carry.
+    """
+    if key.__class__ is str and key in _KNOWN_KEYS:
+        return key
+    if not isinstance(key, str) or not key:
+        raise InvalidEventError(f"metadata key {_shorten(key)} must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable() or "/" in key or "\\" in key:
+        raise InvalidEventError(
+            f"metadata key {_shorten(key)} must be printable, at most {MAX_KEY_LENGTH} "
+            "characters, without '/' or '\\'",
+            _shorten_key(key),
+        )
+    key = str.__str__(key)
+    if not key.startswith(PROTO_PREFIX):
+        # _PROTO_ keys are never known: check_metadata's fast path takes only
+        # known keys, and these need their own handling.
+        _remember(_KNOWN_KEYS, key)
+    return key
+
+
+def copy_metadata(metadata: object) -> dict[object, object] | None:
+    """A shallow copy of ``metadata``, taken at the call (design: the event is what
+    was passed then, whatever happens to the mapping afterwards).
+
+    Raises:
+        InvalidEventError: ``metadata`` is not a mapping, or reading it raised.
+    """
+    if metadata is None:
+        return None
+    if metadata.__class__ is dict:
+        return metadata.copy()
+    if not isinstance(metadata, Mapping):
+        raise InvalidEventError(f"metadata must be a mapping, not {type(metadata).__name__}")
+    try:
+        return dict(metadata.items())
+    except Exception as exc:  # noqa: BLE001 -- a user Mapping may raise anything
+        raise InvalidEventError(
+            f"metadata could not be read: {type(exc).__name__} from its items()"
+        ) from None
 
 
 def check_metadata(
     metadata: object, proto_fields: frozenset[str]
-) -> tuple[dict[str, str], dict[str, object]]:
-    """Split valid metadata into ``(hoisted _PROTO_ fields, the rest)``.
+) -> tuple[dict[str, str] | None, dict[str, Scalar] | None]:
+    """Split valid metadata into ``(hoisted _PROTO_ fields, the rest)``, each None if empty.
+
+    The one validation of metadata: strict mode runs it at the call, the batch
+    builder when it encodes the event, so whatever strict mode accepts can be
+    encoded. Values are normalised on the way (an ``int`` or ``float``
+    subclass becomes the plain number, as msgspec only encodes those).
 
     Raises:
         InvalidEventError: naming the offending key.
     """
-    hoisted: dict[str, str] = {}
-    rest: dict[str, object] = {}
     if metadata is None:
-        return hoisted, rest
-    if not isinstance(metadata, Mapping):
-        raise InvalidEventError(f"metadata must be a mapping, not {type(metadata).__name__}")
-    entries: Iterable[tuple[object, object]] = metadata.items()
-    for key, value in entries:
-        # Fast path for the common entry: a plain str key and a scalar; everything
-        # else takes the checks below, which name the problem.
-        if (
-            type(key) is str
-            and (type(value) in _PLAIN or (isinstance(value, float) and math.isfinite(value)))
-            and not key.startswith(PROTO_PREFIX)
-        ):
-            rest[key] = value
-            continue
-        if not isinstance(key, str):
-            raise InvalidEventError(f"metadata key {key!r} is not a string")
+        return None, None
+    if metadata.__class__ is not dict:
+        metadata = copy_metadata(metadata)
+        if metadata is None:  # pragma: no cover -- copy_metadata(x) is None only for x None
+            return None, None
+    hoisted: dict[str, str] | None = None
+    rest: dict[str, Scalar] = {}
+    known = _KNOWN_KEYS
+    for key, value in metadata.items():
+        # The common entry, a known plain key and a plain scalar, costs a set
+        # lookup and a type test; everything else takes the checks below.
+        if key.__class__ is str and key in known:
+            cls = value.__class__
+            # x - x is 0.0 for a finite float, nan for nan and the infinities.
+            if cls in _PLAIN or (cls is float and value - value == 0.0):  # type: ignore[operator]
+                rest[key] = value  # type: ignore[assignment]  # a plain scalar, see above
+                continue
+        key = check_key(key)
         if key.startswith(PROTO_PREFIX):
             field = key[len(PROTO_PREFIX) :]
             if field in proto_fields:
-                if not isinstance(value, str):
-                    raise InvalidEventError(f"metadata {key!r} must be a string", key)
-                hoisted[field] = value
+                if hoisted is None:
+                    hoisted = {}
+                hoisted[field] = _check_proto_value(key, value)
             continue
         rest[key] = _check_value(key, value)
-    return hoisted, rest
+    return hoisted, rest or None
 
 
 def _check_value(key: str, value: object) -> Scalar:
-    # bool is an int: accepted as itself. Strings leak code and paths (design §1).
-    if value is None or isinstance(value, bool | int):
-        return value
+    # bool is an int: accepted as itself. Strings leak code and paths (design:
+    # docs/events.md, metadata).
+    if value is None or value.__class__ in _PLAIN:
+        return value  # type: ignore[return-value]  # one of the plain types
+    if isinstance(value, int):
+        return int(value)  # an IntEnum or other int subclass: its number
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidEventError(f"metadata {key!r}: {value!r} is not a finite number", key)
-        return value
+        return float(value)
     raise InvalidEventError(
         f"metadata {key!r}: {type(value).__name__} values are not allowed "
         "(int, float, bool or None; strings only under _PROTO_ keys)",
@@ -149,27 +226,128 @@ def _check_value(key: str, value: object) -> Scalar:
     )
 
 
+def _check_proto_value(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidEventError(f"metadata {key!r} must be a string", key)
+    if not value.isascii() and _SURROGATE.search(value):
+        raise InvalidEventError(f"metadata {key!r} is not valid Unicode text", key)
+    return str.__str__(value)
+
+
+def _remember(cache: set[str], value: str) -> None:
+    # Bounded: an application logging ever-new names or keys must not grow it forever.
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache.add(value)
+
+
+def _shorten(value: object) -> str:
+    """``repr`` of a refused name or key, cut to a length fit for a log line."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def _shorten_key(key: str) -> str:
+    return key if len(key) <= _SHOWN else key[:_SHOWN]
+
+
+def _check_json(what: str, value: object, depth: int = 0) -> None:
+    """Refuse what JSON cannot carry faithfully: non-finite floats (msgspec would
+    write ``null``), non-str keys, and nesting deeper than a sane bound."""
+    if depth > _MAX_JSON_DEPTH:
+        raise InvalidEventError(f"{what} is nested more than {_MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidEventError(f"{what} holds {value!r}, which JSON cannot represent")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidEventError(f"{what} has a key that is not a string: {_shorten(key)}")
+            _check_json(what, item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_json(what, item, depth + 1)
+
+
+def _unencodable_field(
+    encode: Callable[[object], bytes], parts: tuple[msgspec.Struct, ...], exc: Exception
+) -> str:
+    """Which context field failed to encode, and how (never its value)."""
+    for part in parts:
+        for field in part.__struct_fields__:
+            try:
+                encode(getattr(part, field))
+            except (TypeError, ValueError) as field_exc:
+                return f"{field}: {type(field_exc).__name__}"
+    return type(exc).__name__  # pragma: no cover -- the whole failed, so a part does
+
+
+class _Common(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The fields every event of a batch shares before ``process``, encoded once."""
+
+    session_id: str
+    device_id: str | None = None
+    email: str | None = None
+    auth: Auth | None = None
+    env: dict[str, str | int | float | bool] | None = None
+
+
+class _CommonAfter(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The fields every event of a batch shares after ``process``, encoded once."""
+
+    service: ServiceInfo
+    app: dict[str, str | int | float | bool] | None = None
+
+
 @final
 class _Batch:
-    """Facts shared by the events of one batch."""
+    """What the events of one batch share, read and encoded once.
 
-    __slots__ = ("app", "auth", "context", "error", "rss")
+    An event is spliced together in the field order of
+    :class:`~eventlog._events.InternalEventData`::
 
-    def __init__(self, context: EventContext, error: str | None, rss: int | None) -> None:
+        start + id, name, timestamp + head + uptime + middle
+              + sample rate, hoisted fields, metadata + "}}"
+
+    ``head`` runs from ``session_id`` to the open ``"uptime_s":``, ``middle``
+    from the RSS to ``app``. A partial event has only ``head`` (the session
+    id) and ``partial`` (its ``additional_metadata``) instead.
+    """
+
+    __slots__ = ("auth", "context", "error", "head", "middle", "partial")
+
+    def __init__(
+        self,
+        context: EventContext,
+        auth: Auth | None,
+        *,
+        head: bytes,
+        middle: bytes = b"",
+        partial: bytes = b"",
+        error: str | None = None,
+    ) -> None:
         self.context = context
+        self.auth = auth
+        self.head = head
+        self.middle = middle
+        self.partial = partial
         self.error = error
-        self.rss = rss
-        self.app = dict(context.app) if context.app else None
-        self.auth = (
-            Auth(account_uuid=context.account_uuid, organization_uuid=context.organization_uuid)
-            if context.account_uuid or context.organization_uuid
-            else None
-        )
+
+
+# The hoisted fields InternalEventData names, in its order; other configured
+# ones follow additional_metadata.
+_STRUCT_PROTO_FIELDS: Final = ("skill_name", "plugin_name", "marketplace_name")
+_EVENT_START: Final = b'{"event_type":"InternalEvent","event_data":{"event_id":"'
 
 
 @final
 class Transformer:
-    """Turns raw events into encoded envelopes for one logger."""
+    """Turns raw events into encoded envelopes for one logger.
+
+    Per event, only what differs is encoded (id, name, timestamp, uptime,
+    sample rate, hoisted fields, metadata); the fields a batch shares are
+    encoded once by :meth:`begin_batch` and spliced in as bytes.
+    """
 
     def __init__(
         self,
@@ -179,8 +357,12 @@ class Transformer:
         context: ContextSource | None,
         env: EnvFacts,
         process: ProcessFacts,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._id_prefix = id_prefix
+        # Real time on purpose: what the context callable costs the event loop.
+        self._timer = timer
+        self._id_prefix_bytes = id_prefix.encode("ascii")
         self._session_id = config.session_id
         self._service = ServiceInfo(name=config.service_name, version=config.service_version)
         self.proto_fields = frozenset(config.proto_fields)
@@ -188,18 +370,25 @@ class Transformer:
         self._env = env
         self._process = process
         self._encoder = msgspec.json.Encoder()
-        self._batch = _Batch(_EMPTY_CONTEXT, None, None)
-        self._context_error_logged = False
+        self._batch = self._new_batch(_EMPTY_CONTEXT, None)
+        self._context_warned: set[str] = set()
 
     def event_id(self, sequence: int) -> str:
         """The id of the ``sequence``-th event this logger queued (32 hex digits)."""
         return f"{self._id_prefix}{sequence & 0xFFFFFFFFFFFF:012x}"
 
     def begin_batch(self) -> None:
-        """Read the context and the process RSS once for the batch about to be built."""
+        """Read the context and the process RSS once, and encode what the batch shares.
+
+        A context that cannot be had (the callable raised or returned
+        something else) or cannot be encoded (a lone surrogate in a string,
+        say) does not cost the batch: its events go out as partial events
+        carrying ``transform_error``.
+        """
         context = self._context
         error: str | None = None
         if not isinstance(context, EventContext):
+            started = self._timer()
             try:
                 context = context()
                 if not isinstance(context, EventContext):
@@ -208,10 +397,63 @@ class Transformer:
                 # Only the type: the message could carry personal data.
                 error = f"context unavailable: {type(exc).__name__}"
                 context = _EMPTY_CONTEXT
-                if not self._context_error_logged:
-                    self._context_error_logged = True
-                    logger.warning("eventlog: the context callable failed (%s)", error)
-        self._batch = _Batch(context, error, self._process.rss_bytes())
+            elapsed = self._timer() - started
+            if elapsed > SLOW_CONTEXT_SECONDS:
+                self._warn_once(
+                    "slow",
+                    "eventlog: the context callable took %.0f ms; it runs on the event loop "
+                    "once per batch, so keep it cheap (return a prepared EventContext)",
+                    elapsed * 1000,
+                )
+        if error is not None:
+            self._warn_once("failed", "eventlog: the context callable failed (%s)", error)
+        self._batch = self._new_batch(context, error)
+
+    def _new_batch(self, context: EventContext, error: str | None) -> _Batch:
+        auth = (
+            Auth(account_uuid=context.account_uuid, organization_uuid=context.organization_uuid)
+            if context.account_uuid or context.organization_uuid
+            else None
+        )
+        encode = self._encoder.encode
+        if error is None:
+            before = _Common(
+                session_id=self._session_id,
+                device_id=context.device_id,
+                email=context.email,
+                auth=auth,
+                env=self._env,
+            )
+            after = _CommonAfter(service=self._service, app=context.app or None)
+            try:
+                head, tail = encode(before), encode(after)
+            except (TypeError, ValueError) as exc:
+                field = _unencodable_field(encode, (before, after), exc)
+                error = f"context not encodable: {field}"
+                self._warn_once("unencodable", "eventlog: %s; events sent without it", error)
+            else:
+                rss = self._process.rss_bytes()
+                return _Batch(
+                    context,
+                    auth,
+                    head=b',%b,"process":{"pid":%d,"uptime_s":' % (head[1:-1], os.getpid()),
+                    middle=(b"" if rss is None else b',"rss_bytes":%d' % rss) + b"}," + tail[1:-1],
+                )
+        # A partial event (docs/events.md): the core fields, and why.
+        head = encode(_Common(session_id=self._session_id))
+        metadata = base64.b64encode(encode({"transform_error": error}))
+        return _Batch(
+            _EMPTY_CONTEXT,
+            None,
+            head=b"," + head[1:-1],
+            partial=b',"additional_metadata":"%b"}}' % metadata,
+            error=error,
+        )
+
+    def _warn_once(self, kind: str, message: str, *args: object) -> None:
+        if kind not in self._context_warned:
+            self._context_warned.add(kind)
+            logger.warning(message, *args)
 
     def encode(self, raw: RawEvent, sequence: int) -> bytes:
         """Validate ``raw`` and return its envelope as JSON bytes.
@@ -220,54 +462,42 @@ class Transformer:
             InvalidEventError: the name or a metadata entry is invalid.
         """
         name, metadata, wall, extra = raw
-        if isinstance(extra, ExperimentRequest):
-            return self._encode_experiment(extra, wall, sequence)
-        if isinstance(extra, InvalidEventError):
-            raise extra
-        check_name(name)
+        if extra is not None and extra.__class__ is not float:
+            if isinstance(extra, ExperimentRequest):
+                return self._encode_experiment(extra, wall, sequence)
+            if isinstance(extra, InvalidEventError):
+                raise extra
+        name = check_name(name)
         hoisted, rest = check_metadata(metadata, self.proto_fields)
         batch = self._batch
-        event_id = self.event_id(sequence)
-        timestamp = format_timestamp(wall)
-        if batch.error is not None:
-            return self._encoder.encode(
-                InternalEvent(
-                    InternalEventData(
-                        event_id=event_id,
-                        event_name=name,
-                        client_timestamp=timestamp,
-                        session_id=self._session_id,
-                        sample_rate=extra,
-                        additional_metadata=self._b64({"transform_error": batch.error}),
-                    )
-                )
-            )
-        context = batch.context
-        data = InternalEventData(
-            event_id=event_id,
-            event_name=name,
-            client_timestamp=timestamp,
-            session_id=self._session_id,
-            device_id=context.device_id,
-            email=context.email,
-            auth=batch.auth,
-            env=self._env,
-            process=self._process.info(wall, batch.rss),
-            service=self._service,
-            app=batch.app,
-            sample_rate=extra,
-            skill_name=hoisted.pop("skill_name", None),
-            plugin_name=hoisted.pop("plugin_name", None),
-            marketplace_name=hoisted.pop("marketplace_name", None),
-            additional_metadata=self._b64(rest) if rest else None,
+        encode = self._encoder.encode
+        out = b'%b%b%012x","event_name":%b,"client_timestamp":"%b"%b' % (
+            _EVENT_START,
+            self._id_prefix_bytes,
+            sequence & 0xFFFFFFFFFFFF,
+            encode(name),
+            timestamp_bytes(wall),
+            batch.head,
         )
-        if not hoisted:
-            return self._encoder.encode(InternalEvent(data))
-        # Configured proto fields the Struct does not know: splice them into
-        # event_data (names are validated identifiers, values JSON-encoded).
-        encoded = self._encoder.encode(data)
-        body = encoded[:-1] + b"," + self._encoder.encode(hoisted)[1:]
-        return b'{"event_type":"InternalEvent","event_data":' + body + b"}"
+        if batch.error is not None:
+            if extra is not None:
+                out += b',"sample_rate":%b' % encode(extra)
+            return out + batch.partial
+        out += encode(round(max(wall - self._process.start, 0.0), 3)) + batch.middle
+        if extra is not None:
+            out += b',"sample_rate":%b' % encode(extra)
+        if hoisted:
+            for field in _STRUCT_PROTO_FIELDS:
+                value = hoisted.pop(field, None)
+                if value is not None:
+                    out += b',"%b":%b' % (field.encode("ascii"), encode(value))
+        if rest:
+            out += b',"additional_metadata":"%b"' % base64.b64encode(encode(rest))
+        if hoisted:
+            # Configured fields InternalEventData does not name, in the metadata's order.
+            for field, value in hoisted.items():
+                out += b',"%b":%b' % (field.encode("ascii"), encode(value))
+        return out + b"}}"
 
     def _encode_experiment(self, request: ExperimentRequest, wall: float, sequence: int) -> bytes:
         context = self._batch.context
@@ -288,9 +518,6 @@ class Transformer:
             )
         )
 
-    def _b64(self, value: object) -> str:
-        return base64.b64encode(self._encoder.encode(value)).decode("ascii")
-
     def experiment(
         self,
         experiment_id: object,
@@ -303,12 +530,12 @@ class Transformer:
         Raises:
             InvalidEventError: a field is invalid or not JSON-encodable.
         """
-        check_name(experiment_id, "experiment_id")
+        experiment_id = check_name(experiment_id, "experiment_id")
         if not isinstance(variation_id, int) or isinstance(variation_id, bool):
-            raise InvalidEventError(f"variation_id {variation_id!r} must be an integer")
+            raise InvalidEventError(f"variation_id {_shorten(variation_id)} must be an integer")
         return ExperimentRequest(
-            experiment_id=experiment_id,  # type: ignore[arg-type]  # checked by check_name
-            variation_id=variation_id,
+            experiment_id=experiment_id,
+            variation_id=int(variation_id),
             user_attributes=self._json_field("user_attributes", user_attributes),
             experiment_metadata=self._json_field("experiment_metadata", experiment_metadata),
         )
@@ -319,6 +546,10 @@ class Transformer:
         if not isinstance(value, Mapping):
             raise InvalidEventError(f"{what} must be a mapping, not {type(value).__name__}")
         try:
+            _check_json(what, value)
             return self._encoder.encode(value).decode("utf-8")
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidEventError(f"{what} is not JSON-encodable: {exc}") from None
+        except InvalidEventError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- a user Mapping may raise anything
+            # The type only: the message of an encoding error can quote the value.
+            raise InvalidEventError(f"{what} is not JSON-encodable: {type(exc).__name__}") from None

@@ -14,6 +14,8 @@ from eventlog.testing import InternalEvent, InternalEventData
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import eventlog
+
 
 class RawServer:
     """An ``httpx.MockTransport`` handler that keeps every request as it was sent."""
@@ -55,3 +57,23 @@ def internal(event: object) -> InternalEventData:
 def typed(mapping: Mapping[str, object]) -> list[tuple[str, type[object], object]]:
     """Entries with their types, so that True and 1 (equal in Python) are told apart."""
     return [(key, type(value), value) for key, value in mapping.items()]
+
+
+def unaccounted(stats: eventlog.Stats) -> int:
+    """The Stats invariant's gap: events (this run's and taken over) minus every outcome.
+
+    0 once the logger is idle, whatever happened.
+    """
+    return (
+        stats.emitted
+        + stats.taken_over
+        - stats.exported
+        - stats.replayed
+        - stats.dropped_invalid
+        - stats.dropped_max_attempts
+        - stats.dropped_permanent
+        - stats.dropped_spool_limit
+        - stats.dropped_disk_error
+        - stats.spool_events
+        - stats.queue_depth
+    )

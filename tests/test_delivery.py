@@ -305,7 +305,8 @@ async def test_other_statuses_are_retried(
         log.log_event("a")
         await trio.sleep(11)
         assert log.stats.exported == 1
-        assert log.stats.replayed == 1
+        assert log.stats.spooled == 1
+        assert log.stats.spool_events == 0
     assert [r.status for r in transport.requests] == [status, 200]
 
 
@@ -487,7 +488,7 @@ async def test_no_post_while_the_backoff_timer_is_pending(
         await trio.sleep(20)
         assert transport.attempt_times == [0.0, 20.0]
         assert transport.event_names() == ["first", "later0", "later1", "later2"]
-        assert log.stats.replayed == 4
+        assert (log.stats.exported, log.stats.spool_events) == (4, 0)
 
 
 async def test_success_resets_backoff_and_drains_the_spool(
@@ -652,7 +653,7 @@ async def test_new_events_go_out_during_a_long_drain(
         await trio.sleep(10)
     names = transport.event_names()
     assert names == ["old0", "old1", "new0", "new1", *[f"old{i}" for i in range(2, 10)]]
-    assert log.stats.replayed == 10
+    assert (log.stats.exported, log.stats.spooled, log.stats.spool_events) == (12, 10, 0)
 
 
 async def test_a_failure_inside_a_drain_keeps_the_backoff(

@@ -1075,7 +1075,11 @@ SCALARS = st.one_of(
     st.none(),
 )
 VALID_METADATA = st.dictionaries(
-    st.text(max_size=20).filter(lambda key: not key.startswith("_PROTO_")),
+    st.text(min_size=1, max_size=20).filter(
+        lambda key: (
+            key.isprintable() and not key.startswith("_PROTO_") and not {"/", "\\"} & set(key)
+        )
+    ),
     SCALARS,
     max_size=8,
 )

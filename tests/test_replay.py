@@ -15,6 +15,7 @@ import eventlog
 from eventlog._spool import Record, encode_line, parse_lines, spool_file_name
 from eventlog._stats import Counters
 from eventlog.testing import CapturingTransport, InternalEvent
+from tests.helpers import unaccounted
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,6 +41,52 @@ async def run_failing(config: eventlog.Config, names: list[str]) -> None:
     ) as log:
         for name in names:
             log.log_event(name)
+
+
+async def test_stats_account_for_every_event_across_two_runs(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Run 1 spools 5; run 2 logs 3: exported 3 (its own), replayed 5, the invariant holds."""
+    async with eventlog.open_event_logger(
+        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=503)
+    ) as first:
+        for i in range(5):
+            first.log_event(f"old{i}")
+    one = first.stats
+    assert (one.emitted, one.exported, one.spooled, one.spool_events) == (5, 0, 5, 5)
+    assert unaccounted(one) == 0
+
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(make_config(), transport=transport) as second:
+        for i in range(3):
+            second.log_event(f"new{i}")
+        await trio.sleep(1)
+    two = second.stats
+    assert sorted(transport.event_names()) == sorted(
+        [*(f"old{i}" for i in range(5)), *(f"new{i}" for i in range(3))]
+    )
+    assert (two.emitted, two.taken_over, two.exported, two.replayed) == (3, 5, 3, 5)
+    assert two.spool_events == 0
+    assert unaccounted(two) == 0
+
+
+async def test_stats_invariant_holds_when_earlier_events_are_refused(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Taken-over events the server refuses for good are counted there, once."""
+    async with eventlog.open_event_logger(
+        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=503)
+    ) as first:
+        for i in range(4):
+            first.log_event(f"old{i}")
+    transport = CapturingTransport(status_code=400)
+    async with eventlog.open_event_logger(make_config(), transport=transport) as second:
+        second.log_event("new")
+        await trio.sleep(1)
+    two = second.stats
+    assert (two.emitted, two.taken_over, two.dropped_permanent) == (1, 4, 5)
+    assert (two.exported, two.replayed, two.spool_events) == (0, 0, 0)
+    assert unaccounted(two) == 0
 
 
 async def test_restart_delivers_every_event_of_a_dead_run(
@@ -69,7 +116,8 @@ async def test_restart_delivers_every_event_of_a_dead_run(
             await trio.sleep(1)
             assert up.event_names() == [f"a{i}" for i in range(50)]
             assert b.stats.replayed == 50
-            assert b.stats.exported == 50
+            assert b.stats.taken_over == 50
+            assert b.stats.exported == 0  # none of them is this run's
         assert spool_files(spool_dir) == [c_file]
         assert c_file.read_bytes() == c_bytes
         assert all(

@@ -812,40 +812,124 @@ async def enter(config: eventlog.Config) -> None:
         pass
 
 
-async def test_a_symlinked_storage_dir_is_refused(
+def unsafe_storage_dir(tmp_path: Path, case: str) -> tuple[str, str]:
+    """``(storage_dir, what the refusal says)`` for one kind of unusable or unsafe directory."""
+    if case == "symlink":
+        real = tmp_path / "real"
+        real.mkdir(mode=0o700)
+        (tmp_path / "link").symlink_to(real)
+        return str(tmp_path / "link"), "is a symlink"
+    if case == "regular-file":
+        (tmp_path / "file").write_text("")
+        return str(tmp_path / "file"), "is not a directory"
+    if case == "below-a-regular-file":
+        (tmp_path / "file").write_text("")
+        return str(tmp_path / "file" / "telemetry"), "cannot be examined"
+    if case == "nul-byte":
+        return str(tmp_path / "tele\0metry"), "cannot be examined"
+    if case == "another-users":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give a directory away")
+        (tmp_path / "theirs").mkdir(mode=0o700)
+        os.chown(tmp_path / "theirs", 4242, 4242)
+        return str(tmp_path / "theirs"), "belongs to another user"
+    mode = {"sticky-1777": 0o1777, "group-writable": 0o770, "world-writable": 0o702}[case]
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared").chmod(mode)
+    return str(tmp_path / "shared"), "writable by group or others"
+
+
+UNSAFE_CASES = [
+    "symlink",
+    "regular-file",
+    "below-a-regular-file",
+    "nul-byte",
+    "another-users",
+    "sticky-1777",
+    "group-writable",
+    "world-writable",
+]
+
+
+@pytest.mark.parametrize("case", UNSAFE_CASES)
+async def test_an_unusable_or_unsafe_storage_dir_runs_in_memory(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    case: str,
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """No raise: delivered from memory, one WARNING with the reason, shown in stats."""
+    storage_dir, reason = unsafe_storage_dir(tmp_path, case)
+    transport = CapturingTransport()
+    transport.fail_next(1, status=503)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with caplog.at_level(logging.WARNING, logger="eventlog"):
+        async with eventlog.open_event_logger(
+            make_config(storage_dir=storage_dir), transport=transport
+        ) as log:
+            log.log_event("a")
+            await log.flush()  # a 503: kept in memory, not on disk
+            assert log.stats.spool_events == 1
+            await trio.sleep(1)  # the backoff retry delivers it from memory
+            stats = log.stats
+    assert transport.event_names() == ["a"]
+    assert (stats.exported, stats.spooled, stats.spool_events) == (1, 1, 0)
+    assert stats.spool_disabled is not None
+    assert reason in stats.spool_disabled
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert reason in warnings[0].getMessage()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # not a byte written
+
+
+@pytest.mark.parametrize("case", UNSAFE_CASES)
+async def test_strict_mode_refuses_an_unusable_or_unsafe_storage_dir(
+    make_config: MakeConfig, tmp_path: Path, case: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Strict mode: ConfigError naming storage_dir, as the development mode should."""
+    storage_dir, reason = unsafe_storage_dir(tmp_path, case)
+    with pytest.raises(eventlog.ConfigError, match=reason) as info:
+        await enter(make_config(storage_dir=storage_dir, strict=True))
+    assert info.value.field == "storage_dir"
+
+
+async def test_without_a_spool_what_is_undelivered_at_close_is_counted_lost(
     make_config: MakeConfig, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """storage_dir pointing through a symlink: ConfigError naming storage_dir."""
-    real = tmp_path / "real"
-    real.mkdir(mode=0o700)
-    link = tmp_path / "link"
-    link.symlink_to(real)
-    with pytest.raises(eventlog.ConfigError, match="is a symlink") as info:
-        await enter(make_config(storage_dir=str(link)))
-    assert info.value.field == "storage_dir"
+    """Server down until the end: the events are counted in dropped_disk_error, none silently."""
+    storage_dir, _ = unsafe_storage_dir(tmp_path, "group-writable")
+    transport = CapturingTransport(status_code=503)
+    async with eventlog.open_event_logger(
+        make_config(storage_dir=storage_dir, shutdown_timeout=1.0), transport=transport
+    ) as log:
+        for i in range(5):
+            log.log_event(f"e{i}")
+    stats = log.stats
+    assert stats.dropped_disk_error == 5
+    assert stats.emitted == stats.dropped_disk_error + stats.exported
+    assert os.listdir(storage_dir) == []
 
 
-async def test_a_regular_file_as_storage_dir_is_refused(
+async def test_an_unsafe_storage_dir_is_never_replayed(
     make_config: MakeConfig, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """storage_dir naming a regular file: ConfigError naming storage_dir."""
-    path = tmp_path / "file"
-    path.write_text("")
-    with pytest.raises(eventlog.ConfigError, match="is not a directory") as info:
-        await enter(make_config(storage_dir=str(path)))
-    assert info.value.field == "storage_dir"
-
-
-@pytest.mark.parametrize("mode", [0o777, 0o770, 0o720, 0o702])
-async def test_a_storage_dir_others_can_write_is_refused(
-    make_config: MakeConfig, spool_dir: Path, mode: int, autojump_clock: trio.testing.MockClock
-) -> None:
-    """Group or world write permission on storage_dir: ConfigError naming storage_dir."""
-    spool_dir.mkdir()
-    spool_dir.chmod(mode)
-    with pytest.raises(eventlog.ConfigError, match="writable by group or others") as info:
-        await enter(make_config())
-    assert info.value.field == "storage_dir"
+    """A spool file planted in a group-writable directory is neither sent nor removed."""
+    storage_dir, _ = unsafe_storage_dir(tmp_path, "group-writable")
+    os.chmod(storage_dir, 0o700)  # the spool itself refuses to write into it otherwise
+    spool, _counters = make_spool(tmp_path / "shared")
+    spool.append(records_named("planted"))
+    spool.close()
+    os.chmod(storage_dir, 0o770)
+    planted = sorted(os.listdir(storage_dir))
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(
+        make_config(storage_dir=storage_dir), transport=transport
+    ) as log:
+        await trio.sleep(1)
+    assert transport.event_names() == []
+    assert log.stats.taken_over == 0
+    assert sorted(os.listdir(storage_dir)) == planted
 
 
 @pytest.mark.parametrize("mode", [0o700, 0o755])

@@ -272,7 +272,7 @@ async def test_additional_metadata_is_base64_json_that_roundtrips(
         "no": False,
         "missing": None,
         "clé ünïcode 日本": 1,
-        "": 2,
+        "k" * 128: 2,
     }
     transport = CapturingTransport()
     async with eventlog.open_event_logger(make_config(), transport=transport) as log:
@@ -822,6 +822,11 @@ MOSTLY_VALID_METADATA = st.builds(
 METADATA = st.one_of(ARBITRARY_METADATA, MOSTLY_VALID_METADATA)
 
 
+def valid_key(key: str) -> bool:
+    """The documented key rule: 1 to 128 printable characters, no '/' or '\\'."""
+    return 0 < len(key) <= 128 and key.isprintable() and "/" not in key and "\\" not in key
+
+
 def expected_wire(
     metadata: Mapping[str, object],
 ) -> tuple[dict[str, str], dict[str, object]] | None:
@@ -829,10 +834,12 @@ def expected_wire(
     hoisted: dict[str, str] = {}
     rest: dict[str, object] = {}
     for key, value in metadata.items():
+        if not valid_key(key):
+            return None
         if key.startswith("_PROTO_"):
             field = key.removeprefix("_PROTO_")
             if field in HOISTED:
-                if not isinstance(value, str):
+                if not isinstance(value, str) or any("\ud800" <= c <= "\udfff" for c in value):
                     return None
                 hoisted[field] = value
             continue

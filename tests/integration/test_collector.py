@@ -253,7 +253,12 @@ async def test_a_restarted_sdk_replays_its_spool_into_the_collector(
 
     assert await collector.count() == stats_a.emitted
     assert collector.stats.duplicates == 0
-    assert (stats_b.emitted, stats_b.exported, stats_b.replayed) == (0, 120, 120)
+    assert (stats_b.emitted, stats_b.taken_over, stats_b.exported, stats_b.replayed) == (
+        0,
+        120,
+        0,
+        120,
+    )
     assert spool_files(spool_dir) == []
 
 
