@@ -1,9 +1,11 @@
 """Configuration: a frozen, validated :class:`Config`.
 
-msgspec does not type-check ``__init__`` (style pitfall 6), so every field is
-checked in ``__post_init__`` and a bad value raises :class:`ConfigError` naming
-the field. Environment variables provide defaults through default factories,
-so ``Config()`` alone is a complete configuration on a configured machine.
+msgspec does not type-check ``__init__``, so every field is checked in
+``__post_init__`` and a bad value raises :class:`ConfigError` naming the field.
+Environment variables provide defaults through default factories, so
+``Config()`` alone is a complete configuration on a configured machine. The
+factories only read the variables; ``__post_init__`` parses them, and only when
+the configuration is enabled: a disabled one checks nothing but ``enabled``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import os
 import re
 import urllib.parse
 import uuid
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Final, TypeVar, cast
 
 import msgspec
 
@@ -25,7 +27,7 @@ __all__ = ["DEFAULT_PATH", "DEFAULT_PROTO_FIELDS", "Config", "valid_rate"]
 
 DEFAULT_PATH: Final = "/api/event_logging/batch"
 
-# design §2: the session id becomes part of spool file names.
+# The session id becomes part of spool file names.
 _SESSION_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # The service name travels in headers and the storage path.
 _SERVICE_NAME_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -33,47 +35,98 @@ _SERVICE_VERSION_RE: Final = re.compile(r"[A-Za-z0-9._+-]{1,64}")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 
 
-def _env_base_url() -> str:
-    return os.environ.get("EVENTLOG_BASE_URL", "")
+_T = TypeVar("_T")
 
 
-def _env_scheduled_delay() -> float:
-    raw = os.environ.get("OTEL_LOGS_EXPORT_INTERVAL")
-    if raw is None or not raw.strip():
-        return 10.0
-    try:
-        millis = float(raw)
-    except ValueError:
-        raise ConfigError(
-            "scheduled_delay", f"OTEL_LOGS_EXPORT_INTERVAL={raw!r} is not a number of milliseconds"
-        ) from None
-    return millis / 1000.0
+class _FromEnv:
+    """An environment variable's text, standing in for a field's value.
+
+    Default factories run before ``__post_init__`` knows whether the logger is
+    enabled, and a disabled logger must not fail on a setting it never uses:
+    so the factories only read the text, and ``__post_init__`` parses it (or
+    drops it for the field's built-in default, when disabled).
+    """
+
+    __slots__ = ("default", "expected", "parse", "raw", "variable")
+
+    def __init__(
+        self,
+        variable: str,
+        raw: str,
+        default: object,
+        parse: Callable[[str], object],
+        expected: str,
+    ) -> None:
+        self.variable = variable
+        self.raw = raw
+        self.default = default
+        self.parse = parse
+        self.expected = expected
+
+    def __repr__(self) -> str:
+        return f"<{self.variable} from the environment>"
+
+
+def _from_env(
+    variable: str,
+    default: _T,
+    parse: Callable[[str], _T],
+    expected: str,
+    *,
+    blank_is_unset: bool = True,
+) -> _T:
+    raw = os.environ.get(variable)
+    if raw is None or not (raw.strip() if blank_is_unset else raw):
+        return default
+    # Typed as the field: __post_init__ replaces it before anyone else sees it.
+    return cast("_T", _FromEnv(variable, raw, default, parse, expected))
 
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
+_BOOLEAN: Final = "a boolean (1/0, true/false, yes/no, on/off)"
 
 
-def _env_flag(variable: str, field: str) -> bool:
-    raw = os.environ.get(variable, "").strip().lower()
-    if raw in _TRUE:
+def _parse_flag(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _TRUE:
         return True
-    if raw in _FALSE:
+    if word in _FALSE:
         return False
-    raise ConfigError(
-        field, f"{variable}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)"
-    )
+    raise ValueError(word)
+
+
+def _parse_disabled(raw: str) -> bool:
+    return not _parse_flag(raw)
+
+
+def _parse_millis(raw: str) -> float:
+    return float(raw) / 1000.0
+
+
+def _env_base_url() -> str:
+    # Not stripped: surrounding whitespace is refused by name, never hidden.
+    return _from_env("EVENTLOG_BASE_URL", "", str, "a URL", blank_is_unset=False)
+
+
+def _env_scheduled_delay() -> float:
+    return _from_env("OTEL_LOGS_EXPORT_INTERVAL", 10.0, _parse_millis, "a number of milliseconds")
+
+
+def _env_max_retry_after() -> float:
+    return _from_env("EVENTLOG_MAX_RETRY_AFTER", 300.0, float, "a number of seconds")
 
 
 def _env_enabled() -> bool:
-    # DO_NOT_TRACK is a community convention: honour any truthy value, ignore the rest.
-    disabled = _env_flag("EVENTLOG_DISABLED", "enabled")  # checked even under DO_NOT_TRACK
-    do_not_track = os.environ.get("DO_NOT_TRACK", "").strip().lower() in _TRUE
-    return not (do_not_track or disabled)
+    # DO_NOT_TRACK is a community convention: honour any truthy value, ignore the
+    # rest. When it disables, EVENTLOG_DISABLED is not even read.
+    if os.environ.get("DO_NOT_TRACK", "").strip().lower() in _TRUE:
+        return False
+    return _from_env("EVENTLOG_DISABLED", True, _parse_disabled, _BOOLEAN)
 
 
 def _env_strict() -> bool:
-    return _env_flag("EVENTLOG_STRICT", "strict")
+    return _from_env("EVENTLOG_STRICT", False, _parse_flag, _BOOLEAN)
 
 
 DEFAULT_PROTO_FIELDS: Final = ("skill_name", "plugin_name", "marketplace_name")
@@ -120,22 +173,62 @@ def default_storage_dir(service_name: str) -> str:
 
 
 def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
-    if host.lower() in _LOOPBACK_NAMES:
+    """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``.
+
+    A trailing dot (``localhost.``) and the short numeric forms the system
+    resolver accepts (``127.1``, ``2130706433``, ``0x7f.1``) count too.
+    """
+    host = host.lower()
+    if host.removesuffix(".") in _LOOPBACK_NAMES:
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        return False
+        address = _inet_aton(host)
+        return address is not None and address.is_loopback
+
+
+# One part of a numeric IPv4 host as inet_aton(3) reads it: hex, octal or decimal.
+_INET_PART: Final = re.compile(r"0x(?P<hex>[0-9a-f]+)|(?P<oct>0[0-7]*)|(?P<dec>[1-9][0-9]*)")
+
+
+def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
+    """The address of a numeric host in the forms of inet_aton(3), else None.
+
+    The resolver connects ``http://127.1`` to 127.0.0.1, so the https rule must
+    read it the same way; anything it would not read as an address is a name.
+    """
+    numbers: list[int] = []
+    for part in host.split("."):
+        match = _INET_PART.fullmatch(part)
+        if match is None:
+            return None
+        if match["hex"] is not None:
+            numbers.append(int(match["hex"], 16))
+        elif match["oct"] is not None:
+            numbers.append(int(match["oct"], 8))
+        else:
+            numbers.append(int(match["dec"]))
+    *head, last = numbers
+    if len(numbers) > 4 or any(n > 255 for n in head) or last >= 256 ** (4 - len(head)):
+        return None
+    value = 0
+    for n in head:
+        value = value << 8 | n
+    return ipaddress.IPv4Address(value << 8 * (4 - len(head)) | last)
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a logger needs to know, validated at construction.
 
     Every field has a default; environment variables supply some of them
-    (``EVENTLOG_BASE_URL``, ``EVENTLOG_HOME``, ``OTEL_LOGS_EXPORT_INTERVAL``).
-    An explicit argument always wins over the environment. Durations are
-    seconds.
+    (``EVENTLOG_BASE_URL``, ``EVENTLOG_HOME``, ``OTEL_LOGS_EXPORT_INTERVAL``,
+    ``EVENTLOG_MAX_RETRY_AFTER``, ``EVENTLOG_STRICT``). An explicit argument
+    always wins over the environment. Durations are seconds.
+
+    A disabled configuration (``enabled`` false) checks only ``enabled``: the
+    other fields keep the values given, unchecked, and the environment
+    variables above are not parsed (their fields keep the built-in defaults).
 
     Raises:
         ConfigError: a field has a bad value; ``exc.field`` names it.
@@ -154,14 +247,15 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
 
     base_url: str = msgspec.field(default_factory=_env_base_url)
     """Scheme, host and port of the collector; ``EVENTLOG_BASE_URL`` by default.
-    ``https`` is required unless the host is loopback."""
+    ``https`` is required unless the host is loopback; whitespace, control
+    characters, a malformed host and port 0 are refused."""
 
     path: str = DEFAULT_PATH
     """Path of the batch endpoint, appended to ``base_url``."""
 
     storage_dir: str = ""
     """Directory of the spool. Empty: see :func:`default_storage_dir`.
-    Always an absolute, expanded path after construction."""
+    An absolute, expanded path after construction (when enabled)."""
 
     session_id: str = msgspec.field(default_factory=_new_session_id)
     """Identifies this logging session in events and spool file names:
@@ -194,7 +288,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """Backoff after ``n`` consecutive failures is ``min(base_backoff * n**2, max_backoff)``."""
 
     max_backoff: float = 30.0
-    """Upper bound of the backoff delay before jitter, and of an honoured ``Retry-After``."""
+    """Upper bound of the backoff delay before jitter (a server's ``Retry-After``
+    may ask for more: see ``max_retry_after``)."""
+
+    max_retry_after: float = msgspec.field(default_factory=_env_max_retry_after)
+    """Cap on a server's ``Retry-After``, which is otherwise honoured in full as the
+    floor of the next delay, even above ``max_backoff``; 300.0, or
+    ``EVENTLOG_MAX_RETRY_AFTER`` (seconds) when set."""
 
     backoff_jitter: float = 0.2
     """Each delay is scaled by a factor drawn from ``[1 - j, 1 + j]``; 0 gives the
@@ -252,6 +352,35 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     ``n``; every other ``_PROTO_`` key is stripped."""
 
     def __post_init__(self) -> None:
+        enabled: object = self.enabled  # a _FromEnv until parsed
+        if isinstance(enabled, _FromEnv):
+            msgspec.structs.force_setattr(self, "enabled", _parse_env("enabled", enabled))
+        if not isinstance(self.enabled, bool):
+            raise ConfigError("enabled", f"expected True or False, got {self.enabled!r}")
+        if not self.enabled:
+            # A disabled logger uses nothing but `enabled`, so nothing else may fail
+            # it: environment values are not parsed (the built-in default stands in)
+            # and given values are kept unchecked.
+            for name in self.__struct_fields__:
+                value = getattr(self, name)
+                if isinstance(value, _FromEnv):
+                    msgspec.structs.force_setattr(self, name, value.default)
+            return
+        sources: dict[str, str] = {}
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, _FromEnv):
+                msgspec.structs.force_setattr(self, name, _parse_env(name, value))
+                sources[name] = value.variable
+        try:
+            self._validate()
+        except ConfigError as exc:
+            variable = sources.get(exc.field)
+            if variable is None:
+                raise
+            raise ConfigError(exc.field, f"{exc.message} (from {variable})") from None
+
+    def _validate(self) -> None:
         _check_str(self, "base_url")
         _check_str(self, "path")
         _check_str(self, "session_id")
@@ -260,11 +389,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         _check_str(self, "protocol")
         if self.protocol not in ("eventlog", "otlp"):
             raise ConfigError("protocol", f"{self.protocol!r} is not 'eventlog' or 'otlp'")
-        for name in ("skip_auth", "gzip", "enabled", "strict", "write_ahead"):
+        for name in ("skip_auth", "gzip", "strict", "write_ahead"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"expected True or False, got {getattr(self, name)!r}")
-        if self.enabled or self.base_url:
-            msgspec.structs.force_setattr(self, "base_url", _validate_base_url(self.base_url))
+        msgspec.structs.force_setattr(self, "base_url", _validate_base_url(self.base_url))
         msgspec.structs.force_setattr(self, "sampling", _validate_sampling(self.sampling))
         msgspec.structs.force_setattr(
             self, "proto_fields", _validate_proto_fields(self.proto_fields)
@@ -302,6 +430,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         _check_duration(self, "shutdown_timeout")
         _check_duration(self, "write_ahead_interval")
         _check_duration(self, "max_spool_age", positive=True)
+        _check_duration(self, "max_retry_after")
         _check_int(self, "max_spool_bytes", minimum=1)
         if self.max_backoff < self.base_backoff:
             raise ConfigError("max_backoff", "must not be smaller than base_backoff")
@@ -332,6 +461,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
 
 def _is_real(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _parse_env(name: str, value: _FromEnv) -> object:
+    try:
+        return value.parse(value.raw)
+    except ValueError:
+        raise ConfigError(name, f"{value.variable}={value.raw!r} is not {value.expected}") from None
 
 
 def _check_str(config: Config, name: str) -> None:
@@ -387,22 +523,60 @@ def _validate_proto_fields(fields: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(fields))
 
 
+# What may not appear in a host name (the WHATWG URL standard's forbidden domain
+# code points; whitespace and control characters are refused before).
+_FORBIDDEN_IN_HOST: Final = frozenset("#%/:<>?@[\\]^|")
+
+
 def _validate_base_url(raw: str) -> str:
+    # No message echoes the URL until credentials are ruled out.
     if not raw:
         raise ConfigError("base_url", "is required: pass base_url= or set EVENTLOG_BASE_URL")
+    if raw != raw.strip():
+        # urlsplit would drop it silently and httpx would refuse every request.
+        raise ConfigError("base_url", "has leading or trailing whitespace")
+    for char in raw:
+        if char.isspace():
+            raise ConfigError("base_url", f"contains whitespace ({char!r})")
+        if not char.isprintable():
+            raise ConfigError("base_url", f"contains the non-printable character {char!r}")
+    if "@" in re.split(r"[/?#]", raw.partition("//")[2], maxsplit=1)[0]:
+        # Credentials in the URL would end up in logs; use the auth callable.
+        raise ConfigError("base_url", "must not carry credentials; pass auth= instead")
+    # An "@" elsewhere may still be a password to a reader's eye (or to a parser
+    # that splits differently): such a URL is described, not shown.
+    shown = "the URL" if "@" in raw else repr(raw)
     try:
         parts = urllib.parse.urlsplit(raw)
         host = parts.hostname
-        parts.port  # noqa: B018 -- urlsplit validates the port lazily, on access
+        port = parts.port
     except ValueError as exc:
-        raise ConfigError("base_url", f"{raw!r} is malformed: {exc}") from None
+        raise ConfigError("base_url", f"{shown} is malformed: {exc}") from None
     if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError("base_url", f"{raw!r} must be an http(s) URL with a host")
-    if parts.username is not None or parts.password is not None:
-        # Credentials in the URL would end up in logs; use the auth callable.
-        raise ConfigError("base_url", "must not carry credentials; pass auth= instead")
+        raise ConfigError("base_url", f"{shown} must be an http(s) URL with a host")
     if parts.query or parts.fragment:
-        raise ConfigError("base_url", f"{raw!r} must not have a query or fragment")
+        raise ConfigError("base_url", f"{shown} must not have a query or fragment")
+    if not _valid_host(parts.netloc, host):
+        raise ConfigError("base_url", f"{shown} has a malformed host")
+    if port == 0:
+        raise ConfigError("base_url", f"{shown} has port 0")
     if parts.scheme == "http" and not is_loopback_host(host):
-        raise ConfigError("base_url", f"{raw!r} must use https unless the host is loopback")
+        raise ConfigError("base_url", f"{shown} must use https unless the host is loopback")
     return raw.rstrip("/")
+
+
+def _valid_host(netloc: str, host: str) -> bool:
+    if netloc.startswith("["):
+        # urlsplit takes what follows "]" as the port without checking it.
+        if not re.fullmatch(r"\[[^\[\]]+\](?::[0-9]*)?", netloc):
+            return False
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    if any(char in _FORBIDDEN_IN_HOST for char in host):
+        return False
+    # One trailing dot is a fully qualified name; an empty label anywhere else is
+    # no name at all.
+    return all(host.removesuffix(".").split("."))

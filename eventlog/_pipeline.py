@@ -430,6 +430,7 @@ class Pipeline:
                 jitter=self.config.backoff_jitter,
                 rng=self._rng,
                 retry_after=report.retry_after,
+                max_retry_after=self.config.max_retry_after,
             )
             self._retry_at = self._clock.monotonic() + delay
             logger.debug(

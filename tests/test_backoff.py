@@ -33,8 +33,24 @@ def test_jitter_is_reproducible_with_a_seeded_random() -> None:
 
 
 @pytest.mark.parametrize(
-    ("retry_after", "expected"), [(12.0, 12.0), (0.1, 2.0), (100.0, 30.0), (None, 2.0)]
+    ("retry_after", "expected"), [(12.0, 12.0), (0.1, 2.0), (100.0, 100.0), (None, 2.0)]
 )
-def test_retry_after_is_a_floor_clamped_to_max(retry_after: float | None, expected: float) -> None:
-    """Retry-After raises the delay, never above max_backoff."""
+def test_retry_after_is_a_floor_above_max_backoff(
+    retry_after: float | None, expected: float
+) -> None:
+    """Retry-After raises the delay, even above max_backoff."""
     assert backoff_delay(2, base=0.5, maximum=30.0, retry_after=retry_after) == expected
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"), [(86400.0, 300.0), (300.0, 300.0), (299.5, 299.5), (1.0, 2.0)]
+)
+def test_retry_after_is_capped_by_max_retry_after(retry_after: float, expected: float) -> None:
+    """A Retry-After beyond max_retry_after waits max_retry_after, whatever max_backoff is."""
+    delay = backoff_delay(2, base=0.5, maximum=30.0, retry_after=retry_after, max_retry_after=300.0)
+    assert delay == expected
+
+
+def test_max_retry_after_below_the_backoff_does_not_shorten_it() -> None:
+    """The cap bounds only the server's floor, never the backoff schedule itself."""
+    assert backoff_delay(4, base=0.5, maximum=30.0, retry_after=60.0, max_retry_after=1.0) == 8.0

@@ -314,14 +314,43 @@ async def test_other_statuses_are_retried(
 async def test_retry_after_seconds_is_a_floor(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock, status: int
 ) -> None:
-    """Retry-After on 429/503 pushes the next attempt back, clamped to max_backoff."""
+    """Retry-After on 429/503 pushes the next attempt back, capped by max_retry_after only."""
     transport = CapturingTransport()
     transport.fail_next(1, status=status, retry_after="7")
     transport.fail_next(1, status=status, retry_after="3600")
     async with eventlog.open_event_logger(make_config(), transport=transport) as log:
         log.log_event("a")
-        await trio.sleep(60)
-    assert gaps(transport.attempt_times) == [7.0, 30.0]
+        await trio.sleep(400)
+    assert gaps(transport.attempt_times) == [7.0, 300.0]
+    assert transport.event_names() == ["a"]
+
+
+async def test_retry_after_is_honoured_above_max_backoff(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """With max_backoff=0.05, a 503 with Retry-After: 2 is followed by a POST 2 s later."""
+    transport = CapturingTransport()
+    transport.fail_next(1, status=503, retry_after="2")
+    config = make_config(base_backoff=0.05, max_backoff=0.05)
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        log.log_event("a")
+        await trio.sleep(15)
+    assert transport.attempt_times == [10.0, 12.0]
+    assert [r.status for r in transport.requests] == [503, 200]
+
+
+async def test_a_day_of_retry_after_waits_max_retry_after(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Retry-After: 86400 with max_retry_after=300 retries 300 s later, not a day later."""
+    transport = CapturingTransport()
+    transport.fail_next(1, status=429, retry_after="86400")
+    async with eventlog.open_event_logger(
+        make_config(max_retry_after=300.0), transport=transport
+    ) as log:
+        log.log_event("a")
+        await trio.sleep(400)
+    assert transport.attempt_times == [10.0, 310.0]
     assert transport.event_names() == ["a"]
 
 
@@ -331,7 +360,7 @@ async def test_retry_after_http_date_uses_the_wall_clock(
     """An HTTP-date Retry-After is measured against the injected wall clock."""
     clock = FrozenWallClock(epoch=0.0)
     transport = CapturingTransport()
-    # At loop time 10 the wall clock reads 10; the date is 70: wait 60, clamped to 30.
+    # At loop time 10 the wall clock reads 10; the date is 22: wait 12.
     transport.fail_next(1, status=503, retry_after="Thu, 01 Jan 1970 00:00:22 GMT")
     async with eventlog.open_event_logger(make_config(), transport=transport, clock=clock) as log:
         log.log_event("a")

@@ -988,7 +988,8 @@ async def test_config_from_the_environment_can_be_disabled(
     clean_env.setenv("EVENTLOG_HOME", str(tmp_path / "home"))
     async with eventlog.open_event_logger() as log:
         assert log.enabled is False
-        assert log.config.storage_dir == str(tmp_path / "home" / "telemetry")
+        # Disabled, nothing but the opt-out variables is read: not even EVENTLOG_HOME.
+        assert log.config.storage_dir == ""
         log.log_event("e")
         await log.flush()
     assert log.stats == eventlog.Stats()

@@ -70,6 +70,9 @@ def fast_config(make_config: MakeConfig, url: str, **overrides: Any) -> eventlog
         "scheduled_delay": 0.1,
         "base_backoff": 0.05,
         "max_backoff": 0.2,
+        # Outage answers carry the outage time left as Retry-After, honoured above
+        # max_backoff: capped here so that tests need not wait for it.
+        "max_retry_after": 0.2,
         "backoff_jitter": 0.0,
         "batch_delay": 0.01,
         "shutdown_timeout": 1.0,
