@@ -8,6 +8,11 @@ pipeline decides what that means for the spool and the backoff timer.
 The HTTP boundary is an ``httpx.AsyncBaseTransport``. httpx leaves timeouts to
 the transport and ``MockTransport`` ignores them (style pitfall 1), so every
 POST runs under our own deadline on the injected clock.
+
+Auth header values are secrets: what the auth callable returns is checked in
+one place (:func:`_check_auth`, through :class:`AuthProbe`), and every text
+from outside that may reach a log (an exception message, a field of an error
+body) goes through one scrubber (:func:`_scrub`) that redacts them.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from __future__ import annotations
 import email.utils
 import enum
 import gzip
+import inspect
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import re
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, final
 
 import httpx
@@ -34,6 +42,7 @@ if TYPE_CHECKING:
     from eventlog._stats import Counters
 
 __all__ = [
+    "AuthProbe",
     "AuthProvider",
     "Exporter",
     "Killswitch",
@@ -46,13 +55,24 @@ __all__ = [
 logger = logging.getLogger("eventlog")
 
 AuthProvider = Callable[[], Mapping[str, str] | None]
-"""Returns the auth headers to send, or None when no credentials are available."""
+"""Returns the auth headers to send, or None when no credentials are available.
+
+Anything but a mapping of header names to single-line ASCII strings counts as
+None (see :func:`_check_auth`).
+"""
 Killswitch = Callable[[], bool]
 """Returns True while no byte may go on the network."""
 
 _BODY_HEAD: Final = b'{"events":['
 _BODY_TAIL: Final = b"]}"
 _MESSAGE_LIMIT: Final = 300
+_REDACTED: Final = "[redacted]"
+# What h11 (httpx's HTTP/1.1 stack) accepts on the wire, narrowed to ASCII,
+# which is all httpx encodes a str header into.
+_HEADER_NAME: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_RUN: Final = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class Outcome(enum.Enum):
@@ -131,36 +151,138 @@ class _ErrorDetail(msgspec.Struct):
     message: str | None = None
 
 
-def _describe(response: httpx.Response) -> str:
+def _check_auth(result: object) -> tuple[dict[str, str] | None, str | None]:
+    """``(headers, problem)`` for what the auth callable returned.
+
+    The one place that decides whether a result can go on the wire: a mapping
+    of header names (HTTP tokens) to single-line printable ASCII strings, or
+    None. Anything else gives ``(None, problem)``, where ``problem`` names
+    what is wrong in words that never quote the value, since it may be a
+    token. An empty mapping is no auth, without a problem.
+
+    >>> _check_auth({"Authorization": "Bearer t"})
+    ({'Authorization': 'Bearer t'}, None)
+    >>> _check_auth({"Authorization": "Bearer t\\n"})
+    (None, 'returned a header value with a line break or another control character')
+    >>> _check_auth("Bearer t")
+    (None, 'returned str instead of a mapping of header names to strings')
+    """
+    if result is None:
+        return None, None
+    if inspect.iscoroutine(result):
+        # Closed, or Python warns at garbage collection that it was never awaited.
+        result.close()
+        return None, "returned a coroutine: it must be a plain function, not async def"
+    if not isinstance(result, Mapping):
+        return (
+            None,
+            f"returned {type(result).__name__} instead of a mapping of header names to strings",
+        )
+    headers: dict[str, str] = {}
+    try:
+        items = list(result.items())
+    except Exception as exc:  # noqa: BLE001 -- a user's Mapping may fail in any way
+        return None, f"returned a mapping that could not be read ({type(exc).__name__})"
+    for name, value in items:
+        if not isinstance(name, str):
+            return None, "returned a header name that is not a string"
+        if not _HEADER_NAME.fullmatch(name):
+            return None, "returned a header name that is not a valid HTTP token"
+        if not isinstance(value, str):
+            return None, "returned a header value that is not a string"
+        if _CONTROL.search(value):
+            return None, "returned a header value with a line break or another control character"
+        if not value.isascii():
+            return None, "returned a header value that is not ASCII"
+        if not _HEADER_VALUE.fullmatch(value):
+            return None, "returned a header value with leading or trailing whitespace"
+        headers[str(name)] = str(value)
+    return headers or None, None
+
+
+def _secret_forms(values: Iterable[str]) -> tuple[str, ...]:
+    """Every spelling under which an auth header value may show up in a message.
+
+    The value, and each word after its first (the credentials after an auth
+    scheme such as ``Bearer``, which a server may echo alone), each as text,
+    as the inside of its ``repr`` as str and as bytes (``b'Bearer …'`` in
+    h11's errors), JSON-escaped and percent-encoded. Longest first, so that
+    a value is replaced whole before any of its parts.
+    """
+    forms: set[str] = set()
+    for value in values:
+        words = value.split()
+        for secret in (value, *words[1:]):
+            if not secret:
+                continue
+            forms.add(secret)
+            forms.add(repr(secret)[1:-1])
+            forms.add(repr(secret.encode("utf-8", "backslashreplace"))[2:-1])
+            forms.add(msgspec.json.encode(secret).decode()[1:-1])
+            forms.add(urllib.parse.quote(secret, safe=""))
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _scrub(message: str, secrets: Sequence[str]) -> str:
+    """``message`` made fit for a log line: secrets redacted, one line, bounded.
+
+    Every text that reaches a log from outside (an exception message of the
+    HTTP stack, a field of the server's error body, a response header) goes
+    through here. ``secrets`` comes from :func:`_secret_forms`.
+
+    >>> _scrub("Illegal header value b'Bearer t0k'\\n", _secret_forms(["Bearer t0k"]))
+    "Illegal header value b'[redacted]'"
+    """
+    for secret in secrets:
+        message = message.replace(secret, _REDACTED)
+    # Redacted before the cut, so that no partial secret survives at the edge.
+    message = _CONTROL_RUN.sub(" ", message).strip()
+    return message[:_MESSAGE_LIMIT]
+
+
+def _exception_message(exc: BaseException, secrets: Sequence[str]) -> str:
+    """``ErrorClass: scrubbed message`` of a transport exception."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 -- a broken __str__ must not break delivery
+        text = ""
+    text = _scrub(text, secrets)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _describe(response: httpx.Response, secrets: Sequence[str] = ()) -> str:
     """``request-id=…, status=…, code=…, message`` from an error response.
 
-    Built from the response only, never from the request, so auth headers
-    cannot leak into logs.
+    Built from the response only, never from the request. Of the body only
+    the fields of a JSON error object are used, each passed through
+    :func:`_scrub`: a body that is not one (an HTML error page, a proxy's
+    text echoing the request) is described by its length alone.
     """
     parts: list[str] = []
     request_id = response.headers.get("request-id") or response.headers.get("x-request-id")
     if request_id:
-        parts.append(f"request-id={request_id}")
+        parts.append(f"request-id={_scrub(request_id, secrets)}")
     parts.append(f"status={response.status_code}")
     code: str | None = None
     message: str | None = None
+    content = response.content
     try:
-        body = msgspec.json.decode(response.content, type=_ErrorBody)
+        body = msgspec.json.decode(content, type=_ErrorBody)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        text = response.text.strip()
-        message = text or None
-    else:
-        if isinstance(body.error, _ErrorDetail):
-            code = body.error.code or body.error.type
-            message = body.error.message
-        elif isinstance(body.error, str):
-            message = body.error
-        code = code or body.code
-        message = message or body.message or body.detail
+        if content.strip():
+            parts.append(f"{len(content)}-byte body without a JSON error message")
+        return ", ".join(parts)
+    if isinstance(body.error, _ErrorDetail):
+        code = body.error.code or body.error.type
+        message = body.error.message
+    elif isinstance(body.error, str):
+        message = body.error
+    code = code or body.code
+    message = message or body.message or body.detail
     if code:
-        parts.append(f"code={code}")
+        parts.append(f"code={_scrub(code, secrets)}")
     if message:
-        parts.append(message[:_MESSAGE_LIMIT])
+        parts.append(_scrub(message, secrets))
     return ", ".join(parts)
 
 
@@ -228,6 +350,46 @@ class KillswitchProbe:
 
 
 @final
+class AuthProbe:
+    """Calls the user's auth callable; what cannot be sent counts as no auth.
+
+    Shared by the exporters of one logger (a rebuild keeps it), so each kind
+    of problem is logged once per logger, not on every POST.
+    """
+
+    __slots__ = ("_auth", "_logged")
+
+    def __init__(self, auth: AuthProvider | None) -> None:
+        self._auth = auth
+        self._logged: set[str] = set()
+
+    @property
+    def configured(self) -> bool:
+        """True if an auth callable was given."""
+        return self._auth is not None
+
+    def __call__(self) -> dict[str, str] | None:
+        """The headers to send, checked by :func:`_check_auth`, or None."""
+        if self._auth is None:
+            return None
+        try:
+            result: object = self._auth()
+        except Exception as exc:  # noqa: BLE001 -- no auth is the conservative answer
+            # Only the exception type: its message might carry a token.
+            self._problem(f"raised {type(exc).__name__}")
+            return None
+        headers, problem = _check_auth(result)
+        if problem is not None:
+            self._problem(problem)
+        return headers
+
+    def _problem(self, problem: str) -> None:
+        if problem not in self._logged:
+            self._logged.add(problem)
+            logger.warning("eventlog: the auth callback %s; sending without auth", problem)
+
+
+@final
 class ExportReport:
     """What one export learnt about the server, beyond each record's state."""
 
@@ -258,14 +420,14 @@ class Exporter:
         *,
         clock: Clock,
         counters: Counters,
-        auth: AuthProvider | None,
+        auth: AuthProbe,
         killswitch: KillswitchProbe,
     ) -> None:
         self._config = config
         self._client = client
         self._clock = clock
         self._counters = counters
-        self._auth = None if config.skip_auth else auth
+        self._auth = None if config.skip_auth or not auth.configured else auth
         self.is_killed = killswitch
         self._url = config.endpoint
         self._otlp = config.protocol == "otlp"
@@ -278,7 +440,6 @@ class Exporter:
         }
         if config.gzip:
             self._headers["Content-Encoding"] = "gzip"
-        self._auth_error_logged = False
 
     async def send(
         self,
@@ -378,16 +539,20 @@ class Exporter:
             body = b"".join((_BODY_HEAD, b",".join(r.payload for r in chunk), _BODY_TAIL))
         if self._config.gzip:
             body = gzip.compress(body, compresslevel=6)
-        auth = self._auth_headers()
-        reply = await self._post_once(body, auth)
+        auth = None if self._auth is None else self._auth()
+        # The resend without auth is scrubbed too: its answer may still echo them.
+        secrets = _secret_forms(auth.values()) if auth else ()
+        reply = await self._post_once(body, auth, secrets)
         if reply.outcome is Outcome.UNAUTHORIZED and auth:
             logger.debug("401 with auth (%s); resending once without auth", reply.context)
             if self.is_killed():
                 return _Reply(Outcome.KILLED)
-            reply = await self._post_once(body, None)
+            reply = await self._post_once(body, None, secrets)
         return reply
 
-    async def _post_once(self, body: bytes, auth: Mapping[str, str] | None) -> _Reply:
+    async def _post_once(
+        self, body: bytes, auth: Mapping[str, str] | None, secrets: Sequence[str]
+    ) -> _Reply:
         headers = self._headers if not auth else {**self._headers, **auth}
         timeout = self._config.export_timeout
         response: httpx.Response | None = None
@@ -395,35 +560,22 @@ class Exporter:
             try:
                 response = await self._client.post(self._url, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                # str(exc) names the failure, never the request headers.
-                return _Reply(Outcome.RETRYABLE, f"{type(exc).__name__}: {exc}")
+                # h11 quotes a header it refuses, value included: scrubbed.
+                return _Reply(Outcome.RETRYABLE, _exception_message(exc, secrets))
             except Exception as exc:  # noqa: BLE001 -- a faulty transport is an outage, not a crash
-                return _Reply(Outcome.RETRYABLE, f"transport error {type(exc).__name__}: {exc}")
+                message = _exception_message(exc, secrets)
+                return _Reply(Outcome.RETRYABLE, f"transport error {message}")
         if response is None or scope.cancelled_caught:
             return _Reply(Outcome.RETRYABLE, f"timeout after {timeout:g}s")
         outcome = (classify_otlp if self._otlp else classify)(response.status_code)
         if outcome is Outcome.SUCCESS:
             if self._otlp:
                 rejected, message = parse_partial_success(response.content)
-                return _Reply(outcome, message, rejected=rejected)
+                return _Reply(outcome, _scrub(message, secrets), rejected=rejected)
             return _Reply(outcome)
         retry_after = None
         if response.status_code in (429, 503):
             retry_after = parse_retry_after(
                 response.headers.get("retry-after"), now=self._clock.wall_time()
             )
-        return _Reply(outcome, _describe(response), retry_after)
-
-    def _auth_headers(self) -> Mapping[str, str] | None:
-        if self._auth is None:
-            return None
-        try:
-            headers = self._auth()
-        except Exception as exc:  # noqa: BLE001 -- no auth is the conservative answer
-            # Logged once: a broken callback is called on every POST. Only the
-            # exception type: its message might carry a token.
-            if not self._auth_error_logged:
-                self._auth_error_logged = True
-                logger.warning("eventlog: the auth callback raised %s", type(exc).__name__)
-            return None
-        return dict(headers) if headers else None
+        return _Reply(outcome, _describe(response, secrets), retry_after)

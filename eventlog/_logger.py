@@ -10,6 +10,10 @@ Concurrency cases ``open_event_logger`` handles, each with a test:
   its budget, and the cancellation goes on afterwards;
 * the budget runs out: the batch processor is cancelled mid-POST and what was
   not acknowledged (in flight or still queued) is written to the spool;
+* something escapes the drain (trio delivers a Ctrl-C's KeyboardInterrupt
+  through the shield): the batch processor and the task group are cancelled
+  at once, the unsent events spooled, and the KeyboardInterrupt reaches the
+  caller as itself;
 * ``log_event`` from worker threads: the append is atomic under the GIL and
   the wake-up goes through the loop's own thread-safe scheduler;
 * ``apply_remote_config`` while events flow: the queue is never swapped, so
@@ -35,7 +39,7 @@ from eventlog._clock import Clock, SystemClock, deadline_scope, wall_time_functi
 from eventlog._config import Config
 from eventlog._environment import ProcessFacts, detect_environment
 from eventlog._exceptions import ConfigError, ExporterShutdownError, InvalidEventError
-from eventlog._exporter import AuthProvider, Exporter, Killswitch, KillswitchProbe
+from eventlog._exporter import AuthProbe, AuthProvider, Exporter, Killswitch, KillswitchProbe
 from eventlog._pipeline import Pipeline
 from eventlog._remote_config import BATCH_FIELDS, RemoteConfig
 from eventlog._replay import replay_earlier_runs
@@ -101,7 +105,7 @@ class EventLogger:
     )
 
     _accepting: bool
-    _auth: AuthProvider | None
+    _auth: AuthProbe
     _batch_size: int
     _client: httpx.AsyncClient
     _clock: Clock
@@ -145,7 +149,7 @@ class EventLogger:
         counters: Counters,
         clock: Clock,
         client: httpx.AsyncClient,
-        auth: AuthProvider | None,
+        auth: AuthProbe,
         killed: KillswitchProbe,
         sampler: Sampler,
     ) -> EventLogger:
@@ -460,8 +464,11 @@ async def open_event_logger(
         config: the configuration; ``None`` builds one from the environment.
         transport: the HTTP seam, an ``httpx.AsyncBaseTransport``; tests pass
             ``eventlog.testing.CapturingTransport`` or ``httpx.MockTransport``.
-        auth: returns the auth headers, or ``None`` when none are available.
-            An exception counts as ``None``.
+        auth: a plain function returning the auth headers (header names to
+            single-line ASCII strings), or ``None`` when none are available.
+            Anything else (an exception, a coroutine, another type, a value
+            with a line break) counts as ``None``, with one WARNING per kind
+            of problem that never quotes the value.
         killswitch: returns True while nothing may be sent; probed by every
             ``log_event`` and before every POST, so it must be cheap. An
             exception counts as True.
@@ -533,8 +540,9 @@ async def open_event_logger(
     # verify stays at its default (True): design §4, TLS verification is always on.
     client = httpx.AsyncClient(transport=transport, timeout=config.export_timeout)
     killed = KillswitchProbe(killswitch)
+    auth_probe = AuthProbe(auth)
     exporter = Exporter(
-        config, client, clock=clock, counters=counters, auth=auth, killswitch=killed
+        config, client, clock=clock, counters=counters, auth=auth_probe, killswitch=killed
     )
     transformer = Transformer(
         config,
@@ -560,7 +568,7 @@ async def open_event_logger(
         counters=counters,
         clock=clock,
         client=client,
-        auth=auth,
+        auth=auth_probe,
         killed=killed,
         sampler=Sampler(config.sampling, rng),
     )
@@ -578,16 +586,22 @@ async def open_event_logger(
                 _CURRENT.reset(token)
                 event_logger._stop_accepting()
                 pipeline.begin_close()
-                # ASYNC102: an await in finally needs a shielded, bounded scope.
-                async with deadline_scope(clock, config.shutdown_timeout, shield=True) as scope:
-                    await pipeline.wait_stopped()
-                if scope.cancelled_caught:
-                    logger.debug(
-                        "shutdown budget (%gs) spent; the rest goes to the spool",
-                        config.shutdown_timeout,
-                    )
-                pipeline.cancel()
-                tg.cancel_scope.cancel()
+                try:
+                    # ASYNC102: an await in finally needs a shielded, bounded scope.
+                    async with deadline_scope(clock, config.shutdown_timeout, shield=True) as scope:
+                        await pipeline.wait_stopped()
+                    if scope.cancelled_caught:
+                        logger.debug(
+                            "shutdown budget (%gs) spent; the rest goes to the spool",
+                            config.shutdown_timeout,
+                        )
+                finally:
+                    # Also when something escapes the drain: trio delivers a
+                    # KeyboardInterrupt through the shield, and the pipeline's
+                    # own shielded scope would otherwise keep the task group
+                    # waiting for the POST in flight (up to export_timeout).
+                    pipeline.cancel()
+                    tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         raise _unwrap(group) from None
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from typing import TYPE_CHECKING
 
 import httpx
@@ -120,6 +121,56 @@ async def test_shutdown_timeout_bounds_the_drain_and_spools_the_rest(
     assert len(spooled_events(spool_dir)) == 3
     assert log.stats.spooled == 3
     assert log.stats.exported == 0
+
+
+@trio.lowlevel.enable_ki_protection
+def _press_ctrl_c() -> None:
+    # Inside KI-protected code trio's SIGINT handler does not raise on the
+    # spot: it hands the KeyboardInterrupt to the main task at its current
+    # wait, as for a Ctrl-C that arrives while the program is idle.
+    assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler, "trio's handler"
+    signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_during_the_drain_leaves_at_once(make_config: MakeConfig, spool_dir: Path) -> None:
+    """A KeyboardInterrupt in the drain ends it at once (not after export_timeout), unwrapped."""
+    config = make_config(shutdown_timeout=1.0, export_timeout=20.0)
+    seen: list[tuple[BaseException | None, float]] = []
+    stats: list[eventlog.Stats] = []
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def ctrl_c_at(when: float) -> None:
+        await trio.sleep_until(when)
+        _press_ctrl_c()
+
+    async def main() -> None:
+        # The block runs in trio's main task, where a real Ctrl-C is delivered.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ctrl_c_at, 0.5)
+            try:
+                async with eventlog.open_event_logger(
+                    config, transport=httpx.MockTransport(hang)
+                ) as log:
+                    log.log_event("a")
+                    log.log_event("b")
+            except BaseException as exc:  # noqa: BLE001 -- recorded for the assertions
+                seen.append((exc, trio.current_time()))
+            else:
+                seen.append((None, trio.current_time()))
+            stats.append(log.stats)
+
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    except KeyboardInterrupt:  # pragma: no cover -- must not end the pytest session
+        pytest.fail("the KeyboardInterrupt escaped past the logger's caller")
+    ((exc, when),) = seen
+    assert type(exc) is KeyboardInterrupt
+    assert when == 0.5  # not 20 (export_timeout), not even 1 (shutdown_timeout)
+    assert (stats[0].spooled, stats[0].exported) == (2, 0)
+    assert len(spooled_events(spool_dir)) == 2
 
 
 async def test_queue_left_by_a_stuck_drain_is_spooled(
