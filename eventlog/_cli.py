@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+from eventlog._cli_types import fault_seconds, port, positive_int, rate, status
 from eventlog._cli_types import non_negative_seconds as seconds
-from eventlog._cli_types import positive_int, rate, status
 
 __all__ = ["build_parser", "main"]
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "collector", help="run the reference collector (SQLite, fault injection)"
     )
     collector.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    collector.add_argument("--port", type=int, default=8787, help="port to bind (8787; 0: any)")
+    collector.add_argument("--port", type=port, default=8787, help="port to bind (8787; 0: any)")
     collector.add_argument(
         "--db", default="eventlog-collector.sqlite", help="SQLite file (eventlog-collector.sqlite)"
     )
@@ -45,13 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collector.add_argument(
         "--outage",
-        type=seconds,
+        type=fault_seconds,
         default=0.0,
         help="answer 503 for SECONDS after start",
     )
     collector.add_argument(
         "--retry-after",
-        type=seconds,
+        type=fault_seconds,
         default=None,
         help="Retry-After sent during an outage",
     )
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collector.add_argument(
         "--latency",
-        type=seconds,
+        type=fault_seconds,
         default=0.0,
         help="seconds before every batch answer",
     )

@@ -18,6 +18,7 @@ import dataclasses
 import fcntl
 import functools
 import os
+import stat
 import sys
 import uuid
 from typing import TYPE_CHECKING, Final, Literal
@@ -523,15 +524,35 @@ class _Envelope(msgspec.Struct):
 _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
 
 
+def _not_spool(path: str, data: bytes, records: int) -> str | None:
+    """Why ``path`` is no spool file, or None.
+
+    A file named like a spool (or temp) file is one, however damaged its
+    lines: ``show`` then counts them as corrupt. Any other file is one only
+    if at least one of its lines is a well-formed spool record.
+    """
+    if records or _split_name(os.path.basename(path)) is not None:
+        return None
+    lines = sum(1 for line in data.split(b"\n") if line.strip())
+    return (
+        f"its name is not a spool file name and none of its {_plural(lines, 'line')} "
+        "is a spool record"
+    )
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     """``eventlog spool show FILE``: read-only, no lock taken."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(), Console(stderr=True, soft_wrap=True)
     path = _resolve(_directory(args), args.file)
     try:
+        # A FIFO or a device is no spool file, and reading one could block forever.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            err.print(f"[red]error:[/] not a spool file: {escape(path)} is not a regular file")
+            return 2
         with open(path, "rb") as file:
             data = file.read()
     except OSError as exc:
@@ -539,6 +560,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
         return 1
     counters = Counters()
     records = parse_lines(data, counters)
+    why = _not_spool(path, data, len(records))
+    if why is not None:
+        err.print(f"[red]error:[/] not a spool file: {escape(path)} ({escape(why)})")
+        return 2
     limit: int | None = args.limit
     shown = records if limit is None else records[:limit]
     if args.json:
@@ -757,7 +782,8 @@ def add_spool_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         "show",
         parents=[common],
         help="print the events of one spool file",
-        description="Print the events of one spool file (read-only, also for locked files).",
+        description="Print the events of one spool file (read-only, also for locked files). "
+        "Exit status 2 for a file that is not a spool file.",
     )
     show.add_argument("file", metavar="FILE", help="a path, or a file name within --dir")
     show.add_argument("--limit", type=positive_int, metavar="N", help="show the first N events")

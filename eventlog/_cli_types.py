@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Final
 
 from eventlog._config import _SERVICE_NAME_RE
 
 __all__ = [
+    "MAX_FAULT_SECONDS",
+    "fault_seconds",
     "non_negative_seconds",
+    "port",
     "positive_int",
     "positive_seconds",
     "rate",
     "service_name",
     "status",
 ]
+
+MAX_FAULT_SECONDS: Final = 86_400.0
+"""The longest outage, latency or ``Retry-After`` the collector accepts: a day.
+
+The collector's ``/api/control`` route uses the same bound; it is kept here
+because importing the collector needs its extra, and parsing must not.
+"""
 
 
 def _number(text: str) -> float:
@@ -37,6 +48,27 @@ def positive_seconds(text: str) -> float:
     value = _number(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def fault_seconds(text: str) -> float:
+    """A number of seconds from 0 to :data:`MAX_FAULT_SECONDS`."""
+    value = _number(text)
+    if not (math.isfinite(value) and 0 <= value <= MAX_FAULT_SECONDS):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds from 0 to {MAX_FAULT_SECONDS:g}"
+        )
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 to 65535 (0: any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
     return value
 
 

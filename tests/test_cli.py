@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from eventlog._cli import build_parser, is_interrupt, main
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 
@@ -23,6 +25,12 @@ if TYPE_CHECKING:
         ["collector", "--fail-rate", "1.5"],
         ["collector", "--fail-status", "200"],
         ["collector", "--max-body", "0"],
+        ["collector", "--port", "99999"],
+        ["collector", "--port", "-1"],
+        ["collector", "--port", "http"],
+        ["collector", "--outage", "1e300"],
+        ["collector", "--retry-after", "86401"],
+        ["collector", "--latency", "1e9"],
         ["demo", "--events", "0"],
         ["demo", "--sessions", "-2"],
         ["demo", "--outage", "soon"],
@@ -66,3 +74,70 @@ def test_main_runs_a_command_and_exits_with_its_status(
         main(["spool", "ls", "--dir", str(tmp_path / "none")])
     assert info.value.code == 0
     assert "nothing spooled" in " ".join(capsys.readouterr().out.split())
+
+
+def test_collector_fault_seconds_go_up_to_a_day() -> None:
+    """--outage, --retry-after and --latency accept 0 to 86400 seconds, both ends included."""
+    args = build_parser().parse_args(
+        ["collector", "--outage", "86400", "--retry-after", "0", "--latency", "0.5"]
+    )
+    assert (args.outage, args.retry_after, args.latency) == (86_400, 0, 0.5)
+
+
+@pytest.fixture
+def port_in_use() -> Iterator[int]:
+    """A loopback port some other socket listens on for the test's duration."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def _cannot_start(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``eventlog collector <argv>``; check exit 2 and one stderr line; return that line."""
+    with pytest.raises(SystemExit) as info:
+        main(["collector", *argv])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("eventlog collector: ")
+    return lines[0]
+
+
+def test_collector_on_a_port_in_use_says_so_in_one_line(
+    port_in_use: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port another socket holds: one line naming the address and the reason, exit 2."""
+    line = _cannot_start(["--port", str(port_in_use), "--db", ":memory:"], capsys)
+    assert line == (
+        f"eventlog collector: cannot listen on 127.0.0.1:{port_in_use}: Address already in use"
+    )
+
+
+@pytest.mark.parametrize("host", ["203.0.113.1", "no.such.host.invalid"])
+def test_collector_on_an_unbindable_host_says_so_in_one_line(
+    host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An address not of this machine, or a name that does not resolve: one line, exit 2."""
+    line = _cannot_start(["--host", host, "--port", "0", "--db", ":memory:"], capsys)
+    assert line.startswith(f"eventlog collector: cannot listen on {host}:0: ")
+
+
+def test_collector_with_an_unusable_db_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --db under a regular file, in a missing directory, a directory, or not SQLite: exit 2."""
+    regular = tmp_path / "notes.txt"
+    regular.write_text("not a database, and not a directory either\n")
+    cases = {
+        regular / "c.sqlite": f"{regular} is not a directory",
+        tmp_path / "missing" / "c.sqlite": f"directory {tmp_path / 'missing'} does not exist",
+        tmp_path: "is a directory",
+        regular: "cannot open it as an SQLite database: file is not a database",
+    }
+    for db, reason in cases.items():
+        line = _cannot_start(["--port", "0", "--db", str(db)], capsys)
+        assert line == f"eventlog collector: --db {db}: {reason}"
+    assert regular.read_text() == "not a database, and not a directory either\n"

@@ -315,6 +315,53 @@ def test_show_missing_file_fails(prepared: Prepared, capsys: pytest.CaptureFixtu
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_show_refuses_a_file_that_is_not_a_spool_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not named like a spool file and no line a spool record: one line on stderr, exit 2."""
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n\ndaemon:x:1:1::/:/bin/false\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    for path, lines in [(passwd, "2 lines"), (empty, "0 lines")]:
+        assert run_cli(["spool", "show", str(path)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == (
+            f"error: not a spool file: {path} (its name is not a spool file name and "
+            f"none of its {lines} is a spool record)\n"
+        )
+
+
+def test_show_refuses_what_is_not_a_regular_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory or a FIFO is refused with exit 2, without reading it (a FIFO would block)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (tmp_path, fifo):
+        assert run_cli(["spool", "show", str(path)]) == 2
+        assert capsys.readouterr().err == (
+            f"error: not a spool file: {path} is not a regular file\n"
+        )
+
+
+def test_show_accepts_a_renamed_spool_file_and_a_damaged_spool_file(
+    prepared: Prepared, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spool file under another name still shows; one named as a spool file may be all torn."""
+    renamed = tmp_path / "copy.txt"
+    renamed.write_bytes(prepared.a.read_bytes())
+    assert run_cli(["spool", "show", str(renamed)]) == 0
+    assert "3 events, 1 corrupt line skipped." in capsys.readouterr().out
+    torn = prepared.dir / spool_file_name("sess-t", "torn")
+    torn.write_bytes(b"{not json}\n" + encode_line(Record(internal("t0", "t0" * 16)))[:20])
+    assert run_cli(["spool", "show", str(torn)]) == 0
+    assert "0 events, 2 corrupt lines skipped." in capsys.readouterr().out
+    assert run_cli(["spool", "show", str(prepared.temp)]) == 0
+    assert "0 events, 1 corrupt line skipped." in capsys.readouterr().out
+
+
 # -- purge -----------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 Routes::
 
-    POST /api/event_logging/batch   the SDK's wire format (design §3), gzip allowed
+    POST /api/event_logging/batch   the SDK's wire format (design §3), JSON, gzip allowed
     GET  /healthz                   {"ok": true}
     GET  /api/events?name=&session_id=&limit=
     GET  /api/stats                 received, stored, duplicates, rejected, faulted, total
@@ -10,9 +10,11 @@ Routes::
     POST /api/control               change them (see :class:`ControlChange`)
 
 A malformed batch gets a 400 whose JSON names the event and the field, and
-nothing of that batch is stored. Fault injection applies to the batch route
-only, in this order: latency, token check (401), outage (503 with
-``Retry-After``), random failures.
+nothing of that batch is stored; a body the collector cannot parse at all
+(not JSON, nested too deeply, broken gzip) is a 400 too, never a 500, and a
+declared Content-Type other than JSON a 415. Fault injection applies to the
+batch route only, in this order: latency, token check (401), outage (503
+with ``Retry-After``), random failures.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Final, TypeVar, final
 import msgspec
 import trio
 
+from eventlog._cli_types import MAX_FAULT_SECONDS
 from eventlog._events import Envelope, InternalEvent
 
 if TYPE_CHECKING:
@@ -38,6 +41,11 @@ __all__ = ["DEFAULT_MAX_BODY", "CollectorApp", "ControlChange", "Faults", "Inges
 DEFAULT_MAX_BODY: Final = 10 * 1024 * 1024
 BATCH_PATH: Final = "/api/event_logging/batch"
 MAX_QUERY_LIMIT: Final = 10_000
+_UTF8: Final = frozenset({"utf-8", "utf8"})
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+# zlib copies the input left after a gzip member into ``unused_data``; fed the
+# whole body at once, a body of many tiny members would cost quadratic time.
+_GUNZIP_STEP: Final = 1024
 
 T = TypeVar("T")
 Scope = MutableMapping[str, object]
@@ -125,8 +133,10 @@ class ControlChange(msgspec.Struct, forbid_unknown_fields=True):
         """
         for name in ("outage", "latency", "retry_after"):
             value = getattr(self, name)
-            if isinstance(value, float | int) and not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0")
+            if isinstance(value, float | int) and not 0 <= value <= MAX_FAULT_SECONDS:
+                raise ValueError(
+                    f"{name} must be a number of seconds from 0 to {MAX_FAULT_SECONDS:g}"
+                )
         if isinstance(self.fail_rate, float | int) and not 0 <= self.fail_rate <= 1:
             raise ValueError("fail_rate must be in [0, 1]")
         if isinstance(self.fail_status, int) and not 400 <= self.fail_status <= 599:
@@ -155,7 +165,7 @@ class IngestStats(msgspec.Struct, kw_only=True):
     duplicates: int = 0
     """Events whose ``event_id`` was already stored."""
     rejected: int = 0
-    """Requests refused as malformed (400) or too large (413)."""
+    """Requests refused as malformed (400), too large (413) or not JSON (415)."""
     faulted: int = 0
     """Requests failed on purpose by fault injection (401, outage, random)."""
     total: int = 0
@@ -165,6 +175,25 @@ class IngestStats(msgspec.Struct, kw_only=True):
 def _is_count(text: str) -> bool:
     # str.isdigit alone accepts digits such as "²" that int() refuses.
     return text.isascii() and text.isdigit()
+
+
+def _is_json(content_type: str) -> bool:
+    """True for ``application/json``, with parameters, but no charset other than UTF-8."""
+    media_type, *params = content_type.split(";")
+    if media_type.strip().lower() != "application/json":
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _UTF8:
+            return False
+    return True
+
+
+def _retry_after(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds (RFC 9110), rounded up, at most a day."""
+    if not math.isfinite(seconds):
+        seconds = MAX_FAULT_SECONDS
+    return str(math.ceil(min(max(seconds, 0.0), MAX_FAULT_SECONDS)))
 
 
 def _as_bytes(value: object) -> bytes:
@@ -266,16 +295,35 @@ class CollectorApp:
                 return b"".join(chunks)
 
     def _gunzip(self, body: bytes) -> bytes:
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            data = inflater.decompress(body, self.max_body + 1)
-        except zlib.error as exc:
-            raise _Rejected(400, f"body is not valid gzip: {exc}") from None
-        if len(data) > self.max_body or inflater.unconsumed_tail:
-            raise _Rejected(413, f"decompressed body exceeds {self.max_body} bytes")
-        if not inflater.eof:
-            raise _Rejected(400, "body is not valid gzip: truncated stream")
-        return data
+        """Every member of a gzip body (RFC 1952), concatenated; nothing may follow the last."""
+        view = memoryview(body)
+        parts: list[bytes] = []
+        size = position = members = 0
+        while True:
+            if members and not body.startswith(_GZIP_MAGIC, position):
+                raise _Rejected(
+                    400,
+                    f"body is not valid gzip: {len(body) - position} bytes after "
+                    f"member {members} are not a gzip member",
+                )
+            inflater = zlib.decompressobj(wbits=31)
+            while not inflater.eof:
+                if position == len(body):
+                    raise _Rejected(400, "body is not valid gzip: truncated stream")
+                step = view[position : position + _GUNZIP_STEP]
+                position += len(step)
+                try:
+                    data = inflater.decompress(step, self.max_body + 1 - size)
+                except zlib.error as exc:
+                    raise _Rejected(400, f"body is not valid gzip: {exc}") from None
+                size += len(data)
+                if size > self.max_body or inflater.unconsumed_tail:
+                    raise _Rejected(413, f"decompressed body exceeds {self.max_body} bytes")
+                parts.append(data)
+            members += 1
+            position -= len(inflater.unused_data)
+            if position == len(body):
+                return b"".join(parts)
 
     def _parse(self, body: bytes, received_at: float) -> list[Row]:
         try:
@@ -284,6 +332,10 @@ class CollectorApp:
             raise _Rejected(400, f'body is not a batch ({{"events": [...]}}): {exc}') from None
         except msgspec.DecodeError as exc:
             raise _Rejected(400, f"body is not JSON: {exc}") from None
+        except RecursionError:
+            # msgspec's answer to JSON nested deeper than Python's recursion limit.
+            # Each envelope below is shallower than this batch, so it cannot hit it.
+            raise _Rejected(400, "body is nested too deeply to decode") from None
         rows: list[Row] = []
         for index, item in enumerate(raw.events):
             try:
@@ -328,8 +380,8 @@ class CollectorApp:
             return _error(401, "authentication_error", "missing or wrong bearer token")
         left = faults.outage_left()
         if left > 0:
-            retry = faults.retry_after if faults.retry_after is not None else math.ceil(left)
-            extra["retry-after"] = f"{retry:g}"
+            retry = faults.retry_after if faults.retry_after is not None else left
+            extra["retry-after"] = _retry_after(retry)
             return _error(503, "overloaded_error", f"injected outage: {left:.1f}s left")
         if faults.fail_rate and faults.random.random() < faults.fail_rate:
             return _error(faults.fail_status, "injected_failure", "injected random failure")
@@ -346,6 +398,12 @@ class CollectorApp:
             return fault
         try:
             body = await self._read_body(receive, headers)
+            # No Content-Type at all is taken for JSON: only a declared other type is refused.
+            content_type = headers.get("content-type", "application/json")
+            if not _is_json(content_type):
+                raise _Rejected(
+                    415, f"unsupported content-type {content_type!r}: send application/json"
+                )
             if headers.get("content-encoding", "identity").lower() == "gzip":
                 body = self._gunzip(body)
             elif headers.get("content-encoding", "identity").lower() != "identity":
@@ -358,6 +416,8 @@ class CollectorApp:
                 # reusing it would meet a silent disconnect.
                 extra["connection"] = "close"
                 return _error(413, "request_too_large", exc.message)
+            if exc.status == 415:
+                return _error(415, "unsupported_media_type", exc.message)
             return _error(exc.status, "invalid_request_error", exc.message)
         stored = await self.run_store(lambda: self.store.insert(rows))
         self.stats.received += len(rows)

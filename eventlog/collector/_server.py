@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, cast, final
@@ -53,6 +54,23 @@ class Collector:
         return await self.app.run_store(self.app.store.count)
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)`` as hypercorn binds one, closed if that fails.
+
+    Bound here rather than by hypercorn, which leaves its socket unclosed when
+    ``bind`` fails, and raises the error wrapped in two exception groups.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 @asynccontextmanager
 async def open_collector(
     *,
@@ -67,6 +85,11 @@ async def open_collector(
     ``port=0`` picks a free port; read it from ``collector.url``. ``db`` is
     an SQLite path (WAL mode) or ``":memory:"``.
 
+    Raises:
+        sqlite3.Error: ``db`` cannot be opened as an SQLite database.
+        OSError: ``host`` and ``port`` cannot be bound (in use, not an
+            address of this machine, a name that does not resolve).
+
     Example:
         >>> import trio
         >>> from eventlog.collector import open_collector
@@ -77,9 +100,15 @@ async def open_collector(
         True
     """
     store = Store(db)
+    try:
+        sock = _bind(host, port)
+    except BaseException:
+        store.close()
+        raise
     app = CollectorApp(store, faults=faults, max_body=max_body)
     config = hypercorn.config.Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    # hypercorn takes the descriptor over, and closes it when it stops.
+    config.bind = [f"fd://{sock.detach()}"]
     config.accesslog = None
     config.errorlog = logger
     config.graceful_timeout = 1.0

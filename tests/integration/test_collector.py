@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import gzip
 import inspect
 import json
+import math
 import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -270,6 +273,7 @@ async def test_a_restarted_sdk_replays_its_spool_into_the_collector(
 
 GOOD_0 = internal("good-0")
 GOOD_2 = internal("good-2")
+DEEP = msgspec.Raw(b"[" * 100_000 + b"]" * 100_000)
 
 
 def among_good(bad: object) -> bytes:
@@ -318,6 +322,36 @@ MALFORMED: list[tuple[str, bytes, dict[str, str], tuple[str, ...]]] = [
         gzip.compress(batch(GOOD_0, GOOD_2))[:-12],
         {"content-encoding": "gzip"},
         ("not valid gzip", "truncated"),
+    ),
+    (
+        "gzip-trailing-garbage",
+        gzip.compress(batch(GOOD_0, GOOD_2)) + b"garbage",
+        {"content-encoding": "gzip"},
+        ("not valid gzip", "7 bytes after member 1 are not a gzip member"),
+    ),
+    (
+        "gzip-trailing-zero-padding",
+        gzip.compress(batch(GOOD_0, GOOD_2)) + b"\0\0\0\0",
+        {"content-encoding": "gzip"},
+        ("not valid gzip", "4 bytes after member 1"),
+    ),
+    (
+        "gzip-second-member-truncated",
+        gzip.compress(batch(GOOD_0)[:10]) + gzip.compress(batch(GOOD_0)[10:])[:-3],
+        {"content-encoding": "gzip"},
+        ("not valid gzip", "truncated"),
+    ),
+    (
+        "json-nested-100000-deep",
+        b'{"events": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
+        {},
+        ("nested too deeply",),
+    ),
+    (
+        "event-field-nested-100000-deep",
+        among_good(internal("x", deep=DEEP)),
+        {},
+        ("nested too deeply",),
     ),
     (
         "gzip-of-garbage",
@@ -391,6 +425,83 @@ async def test_valid_gzip_bodies_are_accepted(
     assert sorted(metadata_of(e)["i"] for e in zipped) == list(range(30))
     (exp,) = await stored_events(http, name="exp")
     assert exp["event_data"]["variation_id"] == 2
+
+
+async def test_every_member_of_a_multi_member_gzip_body_is_read(
+    collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """RFC 1952 allows several members: they are decompressed and read as one body."""
+    body = batch(internal("m1"), experiment("m2"))
+    members = gzip.compress(body[:7]) + gzip.compress(b"") + gzip.compress(body[7:])
+    response = await http.post(
+        BATCH,
+        content=members,
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"accepted": 2, "stored": 2, "duplicates": 0}
+    assert await collector.event_ids() == {"m1", "m2"}
+
+
+async def test_gzip_members_together_over_max_body_get_413() -> None:
+    """The limit applies to the members' decompressed bytes together, not member by member."""
+    body = batch(*(internal(f"z-{i:04d}") for i in range(12)))
+    half = len(body) // 2
+    members = gzip.compress(body[:half]) + gzip.compress(body[half:])
+    assert len(members) < len(body) - half <= 1000 < len(body)
+    async with (
+        open_collector(max_body=1000) as collector,
+        httpx.AsyncClient(base_url=collector.url, timeout=TIMEOUT) as http,
+    ):
+        response = await http.post(
+            BATCH,
+            content=members,
+            headers={"content-encoding": "gzip"},
+        )
+        assert response.status_code == 413
+        assert error_of(response) == ("request_too_large", "decompressed body exceeds 1000 bytes")
+        assert await collector.count() == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "application/jsonl",
+        "application/json; charset=latin-1",
+        "",
+    ],
+)
+async def test_a_body_declared_not_json_gets_415(
+    collector: Collector, http: httpx.AsyncClient, content_type: str
+) -> None:
+    """A Content-Type other than application/json (UTF-8) is 415, counted as rejected."""
+    response = await http.post(
+        BATCH, content=batch(internal("typed")), headers={"content-type": content_type}
+    )
+    assert response.status_code == 415, response.text
+    assert error_of(response) == (
+        "unsupported_media_type",
+        f"unsupported content-type {content_type!r}: send application/json",
+    )
+    assert await collector.count() == 0
+    assert collector.stats.rejected == 1
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "Application/JSON", "application/json; charset=UTF-8"],
+)
+async def test_json_content_types_and_none_are_accepted(
+    collector: Collector, http: httpx.AsyncClient, content_type: str | None
+) -> None:
+    """application/json, in any case and with a UTF-8 charset, or no Content-Type: 200."""
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = await http.post(BATCH, content=batch(internal("typed")), headers=headers)
+    assert response.status_code == 200, response.text
+    assert await collector.event_ids() == {"typed"}
 
 
 # -- too large: 413 ----------------------------------------------------------------
@@ -643,6 +754,20 @@ async def test_401_falls_back_to_an_unauthenticated_resend_at_once(
 # -- the other routes ----------------------------------------------------------------
 
 
+async def test_a_port_in_use_raises_oserror_and_leaves_no_socket_open(tmp_path: Path) -> None:
+    """open_collector raises the bind's OSError itself (no group), its socket closed."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="Address already in use") as info:
+            async with open_collector(port=port, db=str(tmp_path / "c.sqlite")):
+                pytest.fail("the collector started on a port in use")
+    del info
+    # An unclosed socket would warn when collected, and warnings are errors here.
+    gc.collect()
+
+
 async def test_healthz(http: httpx.AsyncClient) -> None:
     """GET /healthz answers {"ok": true}."""
     response = await http.get("/healthz")
@@ -770,6 +895,9 @@ async def test_control_route_reads_and_changes_faults(
         pytest.param(b'{"outage": -1}', "outage", id="negative-outage"),
         pytest.param(b'{"latency": "slow"}', "latency", id="latency-a-string"),
         pytest.param(b'{"retry_after": -3}', "retry_after", id="negative-retry-after"),
+        pytest.param(b'{"outage": 1e300}', "outage must be", id="outage-1e300"),
+        pytest.param(b'{"retry_after": 86401}', "retry_after", id="retry-after-over-a-day"),
+        pytest.param(b'{"latency": 1e9}', "latency", id="latency-1e9"),
         pytest.param(b'{"fail_status": 200}', "fail_status", id="fail-status-2xx"),
         pytest.param(b'{"latency": 0.5, "fail_rate": 2}', "fail_rate", id="one-bad-of-two"),
         pytest.param(b"not json", "JSON", id="not-json"),
@@ -814,12 +942,27 @@ async def test_outage_answers_503_with_retry_after(
 
     await http.post("/api/control", json={"retry_after": 1.5})
     response = await http.post(BATCH, content=batch(internal("o1")))
-    assert (response.status_code, response.headers["retry-after"]) == (503, "1.5")
+    assert (response.status_code, response.headers["retry-after"]) == (503, "2")
     assert await collector.count() == 0
     assert collector.stats.faulted == 2
 
     await http.post("/api/control", json={"outage": 0})
     assert (await http.post(BATCH, content=batch(internal("o1")))).status_code == 200
+
+
+async def test_retry_after_is_whole_seconds_at_most_a_day(
+    collector: Collector, http: httpx.AsyncClient
+) -> None:
+    """Retry-After is an integer (rounded up), and never above a day, whatever Python set."""
+    expected = [(0.2, "1"), (3.0, "3"), (86_400.0, "86400"), (1e300, "86400"), (math.inf, "86400")]
+    for retry_after, header in expected:
+        collector.faults.outage_until = trio.current_time() + 1e300
+        collector.faults.retry_after = retry_after
+        response = await http.post(BATCH, content=batch(internal("o1")))
+        assert (response.status_code, response.headers["retry-after"]) == (503, header)
+    collector.faults.retry_after = None
+    response = await http.post(BATCH, content=batch(internal("o1")))
+    assert response.headers["retry-after"] == "86400"
 
 
 async def test_random_failures_use_fail_status(
