@@ -399,3 +399,20 @@ async def test_a_remote_config_with_a_non_mapping_sampling_is_refused(
     messages = [r.getMessage() for r in caplog.records]
     assert any("sampling" in m for m in messages)
     assert any("max_queue_size" in m for m in messages)
+
+
+async def test_the_debug_line_of_a_dropped_event_shows_at_most_100_characters_of_its_name(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 10,000-character invalid name: the DEBUG line quotes its first 100 characters only."""
+    name = "n" * 5_000 + "\n" + "m" * 5_000
+    async with eventlog.open_event_logger(make_config(), transport=CapturingTransport()) as log:
+        with caplog.at_level(logging.DEBUG, logger="eventlog"):
+            log.log_event(name)
+            await log.flush()
+        assert log.stats.dropped_invalid == 1
+    [line] = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert "n" * 100 in line
+    assert "n" * 101 not in line
+    assert "mm" not in line
+    assert len(line) < 400
