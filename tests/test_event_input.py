@@ -402,7 +402,9 @@ async def test_a_remote_config_with_a_non_mapping_sampling_is_refused(
 
 
 async def test_the_debug_line_of_a_dropped_event_shows_at_most_100_characters_of_its_name(
-    make_config: MakeConfig, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+    make_config: MakeConfig,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A 10,000-character invalid name: the DEBUG line quotes its first 100 characters only."""
     name = "n" * 5_000 + "\n" + "m" * 5_000

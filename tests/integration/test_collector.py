@@ -15,6 +15,7 @@ import gc
 import gzip
 import inspect
 import json
+import logging
 import math
 import os
 import re
@@ -749,6 +750,49 @@ async def test_401_falls_back_to_an_unauthenticated_resend_at_once(
     assert transport.seen == [("Bearer wrong", 401), (None, 200)]
     assert log.stats.exported == 10
     assert log.stats.export_failures == 0  # resent at once: no failure, so no backoff
+
+
+async def test_a_new_users_mistakes_cost_nothing_against_the_real_collector(
+    make_config: MakeConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Real sockets, real time: a bad auth, an unencodable context and a reused dict.
+
+    Each event reaches the collector exactly once with the values of its call,
+    partial (transform_error) rather than dropped, sent without auth; nothing
+    raises and the token never reaches a log line.
+    """
+
+    async def async_auth() -> dict[str, str]:  # a common mistake: auth must be sync
+        return {"Authorization": "Bearer SECRET-TOKEN"}
+
+    bad_context = eventlog.EventContext(device_id=os.fsdecode(b"host-\xff"))
+    async with open_collector() as collector:
+        config = fast_config(make_config, collector.url)
+        with caplog.at_level(logging.DEBUG, logger="eventlog"):
+            async with eventlog.open_event_logger(
+                config,
+                auth=async_auth,  # type: ignore[arg-type]  # the mistake under test
+            ) as log:
+                d = {"i": 0}
+                for i in range(200):
+                    d["i"] = i
+                    log.log_event("loop", d)
+                await log.flush()
+            async with eventlog.open_event_logger(config, context=bad_context) as partial:
+                for i in range(10):
+                    partial.log_event("partial", {"i": i})
+        async with httpx.AsyncClient(base_url=collector.url, timeout=TIMEOUT) as http:
+            loops = await stored_events(http, name="loop", limit="1000")
+            partials = await stored_events(http, name="partial", limit="1000")
+    assert (log.stats.exported, partial.stats.exported) == (200, 10)
+    assert log.stats.dropped_invalid == partial.stats.dropped_invalid == 0
+    assert collector.stats.duplicates == 0
+    assert [metadata_of(e) for e in loops] == [{"i": i} for i in range(200)]
+    assert [metadata_of(e) for e in partials] == [
+        {"transform_error": "context not encodable: device_id: UnicodeEncodeError"}
+    ] * 10
+    assert not any("SECRET" in r.getMessage() for r in caplog.records)
+    assert any("coroutine" in r.getMessage() for r in caplog.records)
 
 
 # -- the other routes ----------------------------------------------------------------
