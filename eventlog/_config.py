@@ -23,9 +23,18 @@ import msgspec
 
 from eventlog._exceptions import ConfigError
 
-__all__ = ["DEFAULT_PATH", "DEFAULT_PROTO_FIELDS", "Config", "valid_rate"]
+__all__ = [
+    "DEFAULT_MAX_CONCURRENT_EXPORTS",
+    "DEFAULT_PATH",
+    "DEFAULT_PROTO_FIELDS",
+    "Config",
+    "valid_rate",
+]
 
 DEFAULT_PATH: Final = "/api/event_logging/batch"
+# Measured (docs/configuration.md, max_concurrent_exports): enough to keep a
+# server 50 ms away busy at 10k events/s, few enough not to flood it.
+DEFAULT_MAX_CONCURRENT_EXPORTS: Final = 4
 
 # The session id becomes part of spool file names.
 _SESSION_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -115,6 +124,15 @@ def _env_scheduled_delay() -> float:
 
 def _env_max_retry_after() -> float:
     return _from_env("EVENTLOG_MAX_RETRY_AFTER", 300.0, float, "a number of seconds")
+
+
+def _env_max_concurrent_exports() -> int:
+    return _from_env(
+        "EVENTLOG_MAX_CONCURRENT_EXPORTS",
+        DEFAULT_MAX_CONCURRENT_EXPORTS,
+        int,
+        "a whole number of requests",
+    )
 
 
 def _env_enabled() -> bool:
@@ -273,7 +291,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     ``OTEL_LOGS_EXPORT_INTERVAL`` (milliseconds) when set."""
 
     max_export_batch_size: int = 200
-    """Queued events that trigger an export at once; also the POST chunk size."""
+    """Queued events that trigger an export at once; also the POST chunk size,
+    and the unit of work encoded in one step on the event loop."""
 
     max_queue_size: int = 8192
     """Events held in memory; past it ``log_event`` drops and counts."""
@@ -282,7 +301,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """Deadline for one POST, enforced by the logger through its clock."""
 
     batch_delay: float = 0.1
-    """Pause between the chunks of one export."""
+    """Pause between the chunks of a spool drain (a backlog of retries); live
+    events are never held back by it."""
 
     base_backoff: float = 0.5
     """Backoff after ``n`` consecutive failures is ``min(base_backoff * n**2, max_backoff)``."""
@@ -299,6 +319,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     backoff_jitter: float = 0.2
     """Each delay is scaled by a factor drawn from ``[1 - j, 1 + j]``; 0 gives the
     exact schedule."""
+
+    max_concurrent_exports: int = msgspec.field(default_factory=_env_max_concurrent_exports)
+    """POSTs in flight at once; 1 sends strictly one at a time. 4, or
+    ``EVENTLOG_MAX_CONCURRENT_EXPORTS`` when set."""
 
     max_attempts: int | None = 8
     """Failed POSTs of one event before it is dropped; ``None`` retries for as
@@ -436,6 +460,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("max_backoff", "must not be smaller than base_backoff")
         _check_int(self, "max_export_batch_size", minimum=1)
         _check_int(self, "max_queue_size", minimum=1)
+        _check_int(self, "max_concurrent_exports", minimum=1)
         if self.max_queue_size < self.max_export_batch_size:
             raise ConfigError(
                 "max_queue_size",

@@ -25,13 +25,13 @@ import logging
 import math
 import re
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, final
 
 import httpx
 import msgspec
 
-from eventlog._clock import Clock, deadline_scope, sleep
+from eventlog._clock import Clock, deadline_scope
 from eventlog._otlp import RETRYABLE as RETRYABLE_OTLP
 from eventlog._otlp import encode_request, parse_partial_success
 from eventlog._spool import Record, RecordState
@@ -405,10 +405,6 @@ class ExportReport:
         self.context = ""
 
 
-BetweenChunks = Callable[[], Awaitable[bool]]
-"""Called between chunks; returning False stops the export there."""
-
-
 @final
 class Exporter:
     """Posts records for one logger."""
@@ -441,37 +437,13 @@ class Exporter:
         if config.gzip:
             self._headers["Content-Encoding"] = "gzip"
 
-    async def send(
-        self,
-        records: Sequence[Record],
-        report: ExportReport,
-        *,
-        between_chunks: BetweenChunks | None = None,
-    ) -> None:
-        """Send ``records`` in chunks of ``max_export_batch_size``, ``batch_delay`` apart.
+    async def send_chunk(self, chunk: Sequence[Record], report: ExportReport) -> bool:
+        """Post one chunk (one POST, plus a 401's resend and a 413's halves).
 
-        The first chunk that fails stops the export: it and every later chunk
-        stay unsent (design §4, the original's short-circuit).
+        Marks each record ``ACKED``, ``DROPPED`` or ``FAILED`` (or leaves it
+        ``PENDING`` when it was never sent) and returns False if the chunk
+        failed: the caller then sends nothing more until its backoff.
         """
-        size = self._config.max_export_batch_size
-        for start in range(0, len(records), size):
-            if start:
-                if self._config.batch_delay:
-                    await sleep(self._clock, self._config.batch_delay)
-                if between_chunks is not None and not await between_chunks():
-                    return
-            if not await self._send_chunk(records[start : start + size], report):
-                logger.debug(
-                    "export stopped at chunk %d of %d (%s); %d events left unsent",
-                    start // size + 1,
-                    -(-len(records) // size),
-                    report.context,
-                    len(records) - start,
-                )
-                return
-
-    async def _send_chunk(self, chunk: Sequence[Record], report: ExportReport) -> bool:
-        """Post one chunk; False if the export must stop here."""
         reply = await self._post(chunk)
         outcome = reply.outcome
         if outcome is Outcome.SUCCESS:
@@ -500,7 +472,7 @@ class Exporter:
                 return True
             half = len(chunk) // 2
             logger.debug("413 for %d events; sending two halves", len(chunk))
-            return await self._send_chunk(chunk[:half], report) and await self._send_chunk(
+            return await self.send_chunk(chunk[:half], report) and await self.send_chunk(
                 chunk[half:], report
             )
         if outcome is Outcome.UNAUTHORIZED and self._otlp:

@@ -178,12 +178,11 @@ class EventLogger:
         config = self._config
         self._max_queue = config.max_queue_size
         self._batch_size = config.max_export_batch_size
-        # log_event's fast path applies while the queue is non-empty and shorter
-        # than this: nothing to probe, sample or check, and nothing to announce
-        # (the append that fills a batch, or starts a write-ahead commit window,
-        # takes the slow path, which wakes the batch processor).
+        # log_event's fast path applies while the queue is non-empty and not
+        # full: nothing to probe, sample or check (the first event of a
+        # write-ahead commit window takes the slow path, which wakes the committer).
         plain = not (self._killed.configured or config.sampling or config.strict)
-        self._fast_below = config.max_export_batch_size - 1 if plain and self._accepting else -1
+        self._fast_below = config.max_queue_size if plain and self._accepting else -1
 
     @property
     def config(self) -> Config:
@@ -239,10 +238,17 @@ class EventLogger:
         if 0 < len(queue) < self._fast_below:
             if metadata.__class__ is dict:
                 queue.append((name, metadata.copy(), self._wall_time(), None))
-                return
-            if metadata is None:
+            elif metadata is None:
                 queue.append((name, None, self._wall_time(), None))
+            else:
+                self._log_event_slow(name, metadata)
                 return
+            # The processor sleeps only with less than a batch queued: the
+            # append that completes one wakes it (read after the append, see
+            # Pipeline._sleep).
+            if self._pipeline.idle and len(queue) >= self._batch_size:
+                self._waker.call(self._pipeline.wake)
+            return
         self._log_event_slow(name, metadata)
 
     def _admitted(self) -> bool:
@@ -293,7 +299,9 @@ class EventLogger:
         queue.append(raw)
         # A full batch exports now; in write-ahead mode the first event after
         # a commit also starts the group-commit window.
-        if depth + 1 >= self._batch_size or (depth == 0 and self._config.write_ahead):
+        if (self._pipeline.idle and depth + 1 >= self._batch_size) or (
+            depth == 0 and self._config.write_ahead
+        ):
             self._waker.call(self._pipeline.wake)
 
     def log_experiment(
@@ -605,7 +613,8 @@ async def open_event_logger(
     except BaseExceptionGroup as group:
         raise _unwrap(group) from None
     finally:
-        pipeline.spool_leftovers()
+        with anyio.CancelScope(shield=True):
+            await pipeline.spool_leftovers()
         spool.close()
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLIENT_CLOSE_TIMEOUT):
             await client.aclose()

@@ -1,38 +1,48 @@
-"""The batch processor: queue, export, spool, backoff and drain in one task (design §4).
+"""The batch processor: queue, export, spool, backoff and drain (docs/delivery.md).
 
-One task owns every decision, so there is no lock and no race between an
-export, a retry and a shutdown. Each turn of its loop does one unit of work:
+One task, the batch processor, makes every decision; the POSTs it starts run
+in tasks of their own, at most ``max_concurrent_exports`` at a time, and each
+settles its chunk when its answer comes. Everything runs on the event loop's
+thread and no decision spans an ``await``, so there is no lock.
 
-0. Apply a pending :meth:`Pipeline.reconfigure` (after exporting what is
-   queued under the old configuration).
-1. When the backoff timer has expired and the spool holds events, probe: drain
-   the spool, oldest first. The timer's retry is the one probe of a failing
-   server, even when an export comes due at the same moment.
-2. Export the queue when ``max_export_batch_size`` events wait, when
-   ``scheduled_delay`` has passed, or when ``flush()`` asked. While a backoff
-   timer is pending the export does not POST: its events go straight to the
-   spool.
-3. Otherwise, when the spool holds events and no backoff timer is pending,
-   drain it: send its records in chunks. Between chunks the queue is exported
-   if due, so a long drain never starves new events.
-4. Otherwise sleep until the next scheduled export or the backoff deadline,
-   or until ``log_event``/``flush``/shutdown wakes it.
+Each turn of the processor's loop does one step, never more than one chunk
+of ``max_export_batch_size`` events of CPU work:
+
+0. Apply a pending :meth:`Pipeline.reconfigure` once everything queued before
+   it has been handed over under the old configuration.
+1. **Probe.** When the backoff timer has expired, the next POST is the probe:
+   the oldest spooled chunk (or, with an empty spool, the next live chunk).
+   Nothing else is posted until its answer: a failing server gets one request
+   per backoff period.
+2. **Spool drain.** When the spool holds records to retry and no backoff is
+   pending, one drain chunk at a time is posted, ``batch_delay`` after the
+   previous drain chunk settled: a backlog is paced, and it takes a slot
+   before further live chunks do, so neither lane starves the other.
+3. **Live export.** When ``max_export_batch_size`` events wait, or
+   ``scheduled_delay`` has passed, or ``flush()`` or shutdown asked: take one
+   chunk off the queue, encode it and post it as soon as a slot is free. Live
+   chunks are never paced. While a backoff is pending they go to the spool
+   without a POST.
+4. Otherwise sleep until the next scheduled export, backoff expiry or drain
+   step, or until ``log_event``/``flush``/a settled POST/shutdown wakes it.
 
 Write-ahead mode adds one task, the committer (:meth:`Pipeline.run_committer`),
-which puts queued events on disk in groups; an export then sends the committed
-("fresh") records. Spool calls are synchronous, so the two tasks' spool work
-never interleaves.
+which encodes queued events and puts them on disk in groups; the live lane
+then posts those committed ("fresh") records instead of the queue.
 
-After every export or drain, ``_settle`` applies what the exporter learnt:
+When a chunk's POST ends, ``_settle`` applies what the exporter learnt:
 acknowledged records are counted (and leave the spool), failed ones have
-their attempt count raised (dropped once it reaches ``max_attempts``), the rest
-is spooled; a failure schedules the single backoff timer
-(``min(base * failures**2, max)``, jittered, ``Retry-After`` as a floor) and a
-server answer resets it, which makes the spool drain at once.
+their attempt count raised (dropped once it reaches ``max_attempts``), the
+rest is spooled. A failure schedules the single backoff timer
+(``min(base * failures**2, max)``, jittered, ``Retry-After`` as a floor); the
+first failure thereby short-circuits every chunk not yet posted (chunks
+already in flight settle normally). A server answer to a chunk posted since
+the last failure resets it, which makes the spool drain at once.
 
-Shutdown sets ``closing``: the loop exports the queue one last time and
-returns. If the shutdown budget runs out first, the task is cancelled; the
-``finally`` of the export in flight spools whatever was not acknowledged, and
+Shutdown sets ``closing``: the processor hands over what is queued (live
+chunks, with the same concurrency), waits for the POSTs in flight and
+returns. If the shutdown budget runs out first, its scope is cancelled; each
+POST in flight settles what it holds into the spool, and
 :meth:`Pipeline.spool_leftovers` spools what was still queued.
 """
 
@@ -40,9 +50,10 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Final, final
 
 import anyio
+import anyio.lowlevel
 
 from eventlog._backoff import backoff_delay
 from eventlog._clock import Clock, sleep, wait_event_until
@@ -53,7 +64,7 @@ from eventlog._spool import Record, RecordState, Spool
 if TYPE_CHECKING:
     import random
 
-    from anyio.abc import TaskStatus
+    from anyio.abc import TaskGroup, TaskStatus
 
     from eventlog._config import Config
     from eventlog._stats import Counters
@@ -63,10 +74,37 @@ __all__ = ["Pipeline"]
 
 logger = logging.getLogger("eventlog")
 
+# The kinds of chunk: taken off the queue (LIVE), committed by write-ahead
+# mode and posted for the first time (FRESH), or retried from the spool (DRAIN).
+_LIVE: Final = 0
+_FRESH: Final = 1
+_DRAIN: Final = 2
+
+
+@final
+class _Chunk:
+    """One POST's worth of records and what settling them needs to know."""
+
+    __slots__ = ("epoch", "exporter", "first", "kind", "probe", "records")
+
+    def __init__(
+        self, kind: int, records: list[Record], first: int, exporter: Exporter, epoch: int
+    ) -> None:
+        self.kind = kind
+        self.records = records
+        # The queue position of its first event (LIVE, FRESH), for flush();
+        # -1 for a drain chunk, which flush() does not wait for.
+        self.first = first
+        self.exporter = exporter
+        # The failure epoch when it was posted: its success resets the backoff
+        # only if no failure came meanwhile.
+        self.epoch = epoch
+        self.probe = False
+
 
 @final
 class Pipeline:
-    """The queue and the task that delivers it, for one logger."""
+    """The queue and the tasks that deliver it, for one logger."""
 
     def __init__(
         self,
@@ -81,6 +119,9 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.queue: deque[RawEvent] = deque()
+        self.idle = False
+        """True while the processor sleeps with fewer than a batch queued:
+        ``log_event`` then wakes it when its append completes a batch."""
         self._exporter = exporter
         self._spool = spool
         self._transformer = transformer
@@ -92,31 +133,36 @@ class Pipeline:
         self._stopped = anyio.Event()
         self._flush_requested = False
         self._closing = False
-        # Raw events taken off the queue so far; the next one's sequence number.
+        # Raw events taken off the queue so far: the next one's position.
         self.taken = 0
-        # Raw events taken off the queue whose fate is settled; flush() waits on it.
-        self._resolved = 0
+        # Chunks posted and not settled yet, LIVE and FRESH ones by their
+        # first event's position (flush() waits for those below its target).
+        self._in_flight = 0
+        self._unsettled: dict[int, int] = {}
+        self._drain_in_flight = False
+        self._next_drain = 0.0
+        self._probing = False
         self._failures = 0
-        # Bumped by every failure, so a drain does not undo a backoff that an
-        # export nested inside it has just scheduled.
+        # Bumped by every failure, so that a chunk posted before it cannot
+        # undo the backoff it scheduled.
         self._failure_epoch = 0
         self._retry_at: float | None = None
         self._next_export = 0.0
-        # The task runs shielded: a cancellation of the block must not stop the
-        # final export that the shielded drain waits for. Shutdown cancels it here.
+        # The processor runs shielded: a cancellation of the block must not stop
+        # the final export that the shielded drain waits for. Shutdown cancels it here.
         self._scope = anyio.CancelScope(shield=True)
-        self._pending: tuple[Config, Exporter, anyio.Event] | None = None
-        # Write-ahead mode (design §5): events are committed to the spool in
-        # groups, at most write_ahead_interval apart, before they are exported.
+        self._posts: TaskGroup | None = None
+        self._pending: tuple[Config, Exporter, anyio.Event, int] | None = None
+        # Write-ahead mode (docs/delivery.md): events are committed to the
+        # spool in groups, at most write_ahead_interval apart, before export.
         self._write_ahead = config.write_ahead
         self._commit_wake = anyio.Event()
-        # Raw events committed but whose first export has not settled yet.
-        self._fresh_taken = 0
+        self._fresh: deque[Record] = deque()
 
     # -- called from the logger ------------------------------------------------
 
     def wake(self) -> None:
-        """Have the task look at its queue now (and the committer, in write-ahead mode)."""
+        """Have the processor look at its queue now (and the committer, in write-ahead mode)."""
         self._wake.set()
         self._commit_wake.set()
 
@@ -124,10 +170,9 @@ class Pipeline:
         """Write-ahead mode's group commit, a task of its own.
 
         Separate from the batch processor so that a commit is never held up
-        by a POST or a spool drain in progress: an event is on disk at most
+        by a POST or a drain step: an event is on disk at most
         ``write_ahead_interval`` after the first event of its group was
-        queued (plus the write itself). Spool calls are synchronous, so they
-        never interleave with the batch processor's own.
+        queued (plus the encoding and the write).
         """
         clock = self._clock
         while True:
@@ -138,13 +183,13 @@ class Pipeline:
                     await self._commit_wake.wait()
                 continue
             await sleep(clock, self.config.write_ahead_interval)
-            self._commit()
-            if self._fresh_taken >= self.config.max_export_batch_size:
+            await self._commit()
+            if len(self._fresh) >= self.config.max_export_batch_size:
                 self._wake.set()
 
     async def flush(self, target: int) -> None:
         """Return once the first ``target`` queued events are exported or spooled."""
-        while self._resolved < target and not self._stopped.is_set():
+        while self._settled_below() < target and not self._stopped.is_set():
             self._flush_requested = True
             progress = self._progress
             self._wake.set()
@@ -156,8 +201,13 @@ class Pipeline:
         task_status.started()
         try:
             with self._scope:
-                await self._loop()
+                async with anyio.create_task_group() as posts:
+                    self._posts = posts
+                    await self._loop()
+                    # The final POSTs settle before the task group closes.
         finally:
+            self._posts = None
+            self.idle = False
             self._stopped.set()
             self._notify_progress()
             if self._pending is not None:
@@ -165,133 +215,200 @@ class Pipeline:
                 self._pending = None
 
     async def reconfigure(self, config: Config, exporter: Exporter) -> bool:
-        """Switch to ``config`` and ``exporter`` between two units of work.
+        """Switch to ``config`` and ``exporter`` once what is queued now is handed over.
 
         The queue stays where it is, so no event is lost or waits longer: the
-        task first exports what is queued under the old configuration (as the
-        original flushes its old pipeline), then switches. Returns False if
-        the task has stopped.
+        processor first posts what is queued under the old configuration (as
+        the original flushes its old pipeline), then switches; POSTs in
+        flight finish under the old one. Returns False if the processor has
+        stopped.
         """
         if self._closing or self._stopped.is_set():
             return False
         applied = anyio.Event()
-        self._pending = (config, exporter, applied)
+        self._pending = (config, exporter, applied, self.taken + len(self.queue))
         self._wake.set()
         await applied.wait()
         return self.config is config
 
     def begin_close(self) -> None:
-        """Stop the loop after one last export of the queue."""
+        """Stop the loop after handing over what is queued."""
         self._closing = True
         self._wake.set()
 
     async def wait_stopped(self) -> None:
-        """Wait for the task to finish its final export."""
+        """Wait for the processor to finish its final export."""
         await self._stopped.wait()
 
     def cancel(self) -> None:
-        """Stop the task now; the export in flight settles what it holds into the spool."""
+        """Stop now; each POST in flight settles what it holds into the spool."""
         self._scope.cancel()
 
-    def spool_leftovers(self) -> None:
-        """Write what is still queued to the spool; synchronous, for shutdown."""
-        records, taken = self._take_queue()
-        self._resolved += taken
-        if records:
-            self._counters.spooled += len(records)
-            self._spool.append(records)
-            logger.debug("shutdown: %d queued events spooled for the next run", len(records))
+    async def spool_leftovers(self) -> None:
+        """Write what is still queued to the spool, a chunk at a time, for shutdown."""
+        while self.queue:
+            chunk = self._take_chunk()
+            if chunk:
+                self._counters.spooled += len(chunk)
+                self._spool.append(chunk)
+                logger.debug("shutdown: %d queued events spooled for the next run", len(chunk))
+            await anyio.lowlevel.checkpoint()
 
-    # -- the task ---------------------------------------------------------------
+    # -- the processor -----------------------------------------------------------
 
     async def _loop(self) -> None:
         clock = self._clock
-        while not self._closing:
-            if self._pending is not None:
-                await self._apply_pending()
+        while True:
+            pending = self._pending
+            if pending is not None and self.taken >= pending[3] and not self._fresh:
+                self._apply_pending(pending)
                 continue
             now = clock.monotonic()
-            if self._retry_at is not None and now >= self._retry_at and self._retries_waiting():
-                # The backoff timer's retry is the probe (design §4), even when
-                # an export comes due at the same moment: the export follows,
-                # POSTed if the probe succeeded, spooled if it failed.
-                await self._drain()
-                continue
-            if self._export_due(now):
-                await self._export_queue()
-                continue
-            if now >= self._next_export:
+            if self._closing and not self._live_waiting():
+                return
+            posting = not self._probing and self._in_flight < self.config.max_concurrent_exports
+            retry_at = self._retry_at
+            if retry_at is not None:
+                if now >= retry_at and posting:
+                    # The backoff timer's retry is the one probe of a failing
+                    # server: the oldest spooled chunk, else the next live one.
+                    if not self._closing and self._retries_waiting():
+                        self._post(self._drain_chunk(), probe=True)
+                        continue
+                    if self._live_waiting():
+                        await self._post_live(probe=True)
+                        continue
+                elif self._live_due(now):
+                    # A backoff is pending: new events go to the spool unsent.
+                    await self._spool_live()
+                    continue
+            elif posting:
+                if not self._closing and self._drain_due(now):
+                    # Before further live chunks, so a backlog is never starved.
+                    self._post(self._drain_chunk())
+                    continue
+                if self._live_due(now):
+                    await self._post_live()
+                    continue
+            if now >= self._next_export and not self._live_waiting():
                 self._next_export = now + self.config.scheduled_delay
-            if self._flush_requested:
+            if self._flush_requested and not self._live_waiting():
                 self._flush_requested = False
-                self._notify_progress()
-            if self._retries_waiting() and not self._backoff_pending(now):
-                await self._drain()
-                continue
-            deadline = self._next_export
-            if self._retry_at is not None and self._retries_waiting():
-                deadline = min(deadline, self._retry_at)
-            # No await since the checks above, so no wake-up can slip in between.
-            self._wake = anyio.Event()
-            await wait_event_until(clock, self._wake, deadline)
-        await self._export_queue()
+            await self._sleep(now)
 
-    async def _apply_pending(self) -> None:
-        pending = self._pending
-        if pending is None:
-            return
-        if self.queue or self._fresh_taken:
-            await self._export_queue()
-        self._pending = None
-        config, exporter, applied = pending
-        previous = self.config.scheduled_delay
-        self.config = config
-        self._exporter = exporter
-        # A shorter interval applies from now; a longer one from the last export.
-        self._next_export += config.scheduled_delay - previous
-        logger.debug("batch configuration changed; pipeline rebuilt without a pause")
-        applied.set()
+    async def _sleep(self, now: float) -> None:
+        """Wait for a wake-up or the next deadline still ahead.
 
-    def _export_due(self, now: float) -> bool:
-        waiting = len(self.queue) + self._fresh_taken
+        A deadline already passed means its work is blocked (every slot taken,
+        or a probe in flight): a settled POST wakes the processor then.
+        """
+        deadlines = [self._next_export]
+        if self._retry_at is not None:
+            deadlines.append(self._retry_at)
+        elif self._drain_waiting():
+            deadlines.append(self._next_drain)
+        future = [d for d in deadlines if d > now]
+        deadline = min(future) if future else now + self.config.scheduled_delay
+        self._wake = anyio.Event()
+        # log_event appends, then reads `idle`; here `idle` is written, then
+        # the queue read: whichever comes second sees the other, so a batch
+        # completed by a worker thread cannot go unnoticed.
+        self.idle = True
+        if not self._live_actionable(now):
+            await wait_event_until(self._clock, self._wake, deadline)
+        self.idle = False
+
+    def _live_actionable(self, now: float) -> bool:
+        """True if the loop would act on the live lane at ``now``."""
+        if not self._live_due(now):
+            return False
+        if self._retry_at is not None and now < self._retry_at:
+            return True  # to the spool, no slot needed
+        return self._can_post()
+
+    def _can_post(self) -> bool:
+        return not self._probing and self._in_flight < self.config.max_concurrent_exports
+
+    def _drain_waiting(self) -> bool:
+        """True if a drain chunk would be posted once its pacing allows."""
+        return self._retry_at is None and not self._drain_in_flight and self._retries_waiting()
+
+    def _drain_due(self, now: float) -> bool:
+        """True if a drain chunk may be posted at ``now``."""
+        return now >= self._next_drain and self._drain_waiting()
+
+    def _live_waiting(self) -> int:
+        """Events for the live lane: queued, or committed and not tried yet."""
+        return len(self.queue) + len(self._fresh)
+
+    def _live_due(self, now: float) -> bool:
+        waiting = self._live_waiting()
         return waiting > 0 and (
-            self._flush_requested
-            or self._closing
-            or waiting >= self.config.max_export_batch_size
+            waiting >= self.config.max_export_batch_size
             or now >= self._next_export
+            or self._flush_requested
+            or self._closing
+            or self._pending is not None
         )
 
     def _retries_waiting(self) -> bool:
-        """True if the spool holds records to retry (write-ahead's fresh ones wait)."""
+        """True if the spool holds records to retry that no POST holds."""
+        return self._spool.has_retries()
+
+    async def _post_live(self, *, probe: bool = False) -> None:
+        records, first = await self._take_live()
+        if not records:
+            self._notify_progress()  # every event was invalid: settled already
+        else:
+            kind = _FRESH if self._write_ahead else _LIVE
+            self._post(
+                _Chunk(kind, records, first, self._exporter, self._failure_epoch), probe=probe
+            )
+        self._next_export = self._clock.monotonic() + self.config.scheduled_delay
+
+    async def _spool_live(self) -> None:
+        """A backoff is pending: the next live chunk goes to the spool unsent."""
+        records, first = await self._take_live()
+        self._unsettled.pop(first, None)
+        self._counters.spooled += len(records)
+        if self._write_ahead:
+            # Already on disk: now they wait there for the retry like any other.
+            for record in records:
+                record.fresh = False
+        elif records:
+            self._spool.append(records)
+        self._next_export = self._clock.monotonic() + self.config.scheduled_delay
+        self._notify_progress()
+        await anyio.lowlevel.checkpoint()
+
+    async def _take_live(self) -> tuple[list[Record], int]:
+        """The next live chunk: encoded off the queue, or committed records."""
+        size = self.config.max_export_batch_size
         if not self._write_ahead:
-            return bool(self._spool.records)
-        return any(not r.fresh for r in self._spool.records)
-
-    def _commit(self) -> None:
-        """Write-ahead: put the queue on disk (one write, one fsync) before export."""
-        records, taken = self._take_queue()
-        for record in records:
-            record.fresh = True
-        self._spool.append(records)
-        self._fresh_taken += taken
+            first = self.taken
+            records = self._take_chunk()
+            if records:
+                self._unsettled[first] = first
+            return records, first
+        if self.queue:
+            # An export due now does not wait for the committer's window:
+            # what is queued is committed first (on disk before any POST).
+            await self._commit()
+        fresh = self._fresh
+        records = [fresh.popleft() for _ in range(min(size, len(fresh)))]
+        first = records[0].sequence if records else self.taken
         if records:
-            logger.debug("committed %d events to the spool", len(records))
+            self._unsettled[first] = first
+        return records, first
 
-    def _backoff_pending(self, now: float) -> bool:
-        return self._retry_at is not None and now < self._retry_at
-
-    def _notify_progress(self) -> None:
-        self._progress.set()
-        self._progress = anyio.Event()
-
-    def _take_queue(self) -> tuple[list[Record], int]:
-        """Encode and empty the queue: ``(records, raw events taken)``."""
+    def _take_chunk(self) -> list[Record]:
+        """Encode up to one chunk off the queue; invalid events are counted here."""
         queue = self.queue
-        # popleft, not list() + clear(): a worker thread may append meanwhile.
         popleft = queue.popleft
-        raws = [popleft() for _ in range(len(queue))]
+        # popleft, not slicing: worker threads may append meanwhile.
+        raws = [popleft() for _ in range(min(self.config.max_export_batch_size, len(queue)))]
         if not raws:
-            return [], 0
+            return []
         self._transformer.begin_batch()
         records: list[Record] = []
         encode = self._transformer.encode
@@ -300,10 +417,11 @@ class Pipeline:
         for raw in raws:
             sequence += 1
             try:
-                records.append(Record(encode(raw, sequence)))
+                record = Record(encode(raw, sequence))
             except InvalidEventError as exc:
                 self._counters.count_invalid()
                 logger.debug("event %s dropped: %s", _shown_name(raw[0]), exc)
+                continue
             except Exception as exc:  # noqa: BLE001 -- a bug must cost one event, not the batch
                 self._counters.count_invalid()
                 logger.debug(
@@ -311,79 +429,84 @@ class Pipeline:
                     _shown_name(raw[0]),
                     type(exc).__name__,
                 )
-        return records, len(raws)
+                continue
+            record.sequence = sequence - 1
+            records.append(record)
+        return records
 
-    async def _export_queue(self) -> None:
-        self._flush_requested = False
-        self._next_export = self._clock.monotonic() + self.config.scheduled_delay
-        if self._write_ahead:
-            await self._export_fresh()
-            return
-        records, taken = self._take_queue()
-        report = ExportReport()
-        try:
-            if records and not self._backoff_pending(self._clock.monotonic()):
-                await self._exporter.send(records, report)
-        finally:
-            # Runs on cancellation too (shutdown budget spent): nothing in
-            # flight is lost, it is settled into the spool.
-            self._settle(records, report, from_spool=False, epoch=self._failure_epoch)
-            self._resolved += taken
-            self._notify_progress()
-
-    async def _export_fresh(self) -> None:
-        """Write-ahead: commit what is queued, then export every committed record."""
-        self._commit()
-        records = [r for r in self._spool.records if r.fresh]
-        taken, self._fresh_taken = self._fresh_taken, 0
-        report = ExportReport()
-        epoch = self._failure_epoch
-        for record in records:
-            record.fresh = False
-            record.state = RecordState.SENDING
-        try:
-            if records and not self._backoff_pending(self._clock.monotonic()):
-                await self._exporter.send(records, report)
-        finally:
-            self._settle(records, report, from_spool=True, epoch=epoch, fresh=True)
-            self._resolved += taken
-            self._notify_progress()
-
-    async def _drain(self) -> None:
-        records = [r for r in self._spool.records if not r.fresh]
+    def _drain_chunk(self) -> _Chunk:
+        # Only called when the spool has retries, so never empty.
+        records = self._spool.take_retries(self.config.max_export_batch_size)
         logger.debug("draining %d spooled events", len(records))
+        self._drain_in_flight = True
+        return _Chunk(_DRAIN, records, -1, self._exporter, self._failure_epoch)
+
+    def _post(self, chunk: _Chunk, *, probe: bool = False) -> None:
+        assert self._posts is not None
+        chunk.probe = probe
+        self._probing = self._probing or probe
+        self._in_flight += 1
+        self._posts.start_soon(self._run_post, chunk)
+
+    async def _run_post(self, chunk: _Chunk) -> None:
         report = ExportReport()
-        epoch = self._failure_epoch
-        for record in records:
-            record.state = RecordState.SENDING  # the spool limits must not evict these now
         try:
-            await self._exporter.send(records, report, between_chunks=self._between_chunks)
+            await chunk.exporter.send_chunk(chunk.records, report)
         finally:
-            self._settle(records, report, from_spool=True, epoch=epoch)
+            # On cancellation too (shutdown budget spent): nothing in flight is
+            # lost, it is settled into the spool.
+            self._in_flight -= 1
+            if chunk.probe:
+                self._probing = False
+            if chunk.kind == _DRAIN:
+                self._drain_in_flight = False
+                self._next_drain = self._clock.monotonic() + self.config.batch_delay
+            self._settle(chunk, report)
+            self._wake.set()
 
-    async def _between_chunks(self) -> bool:
-        if self._closing:
-            return False
-        if self._pending is not None:
-            await self._apply_pending()
-        elif self._export_due(self._clock.monotonic()):
-            await self._export_queue()
-        return not self._backoff_pending(self._clock.monotonic())
+    def _apply_pending(self, pending: tuple[Config, Exporter, anyio.Event, int]) -> None:
+        self._pending = None
+        config, exporter, applied, _ = pending
+        previous = self.config.scheduled_delay
+        self.config = config
+        self._exporter = exporter
+        # A shorter interval applies from now; a longer one from the last export.
+        self._next_export += config.scheduled_delay - previous
+        logger.debug("batch configuration changed; pipeline rebuilt without a pause")
+        applied.set()
 
-    def _settle(
-        self,
-        records: list[Record],
-        report: ExportReport,
-        *,
-        from_spool: bool,
-        epoch: int,
-        fresh: bool = False,
-    ) -> None:
+    async def _commit(self) -> None:
+        """Write-ahead: encode the queue and put it on disk (one write, one fsync)."""
+        records: list[Record] = []
+        while self.queue:
+            records += self._take_chunk()
+            if self.queue:
+                await anyio.lowlevel.checkpoint()  # a long queue: a chunk of CPU at a time
+        if not records:
+            return
+        for record in records:
+            record.fresh = True
+        self._spool.append(records)
+        self._fresh.extend(records)
+        logger.debug("committed %d events to the spool", len(records))
+
+    def _notify_progress(self) -> None:
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    def _settled_below(self) -> int:
+        """Every event at a queue position below this one is exported or spooled."""
+        below = self._fresh[0].sequence if self._fresh else self.taken
+        if self._unsettled:
+            below = min(below, min(self._unsettled))
+        return below
+
+    def _settle(self, chunk: _Chunk, report: ExportReport) -> None:
         counters = self._counters
         max_attempts = self.config.max_attempts
         acked = inherited = dropped = gave_up = 0
         keep: list[Record] = []
-        for record in records:
+        for record in chunk.records:
             state = record.state
             if state is RecordState.ACKED:
                 acked += 1
@@ -399,6 +522,7 @@ class Pipeline:
                     gave_up += 1
                     continue
             record.state = RecordState.PENDING
+            record.fresh = False
             keep.append(record)
         # OTLP partial success: acknowledged, yet refused (counted as dropped),
         # taken from this run's events first: the split is only known in total.
@@ -409,16 +533,22 @@ class Pipeline:
         counters.dropped_max_attempts += gave_up
         if gave_up:
             logger.debug("%d events dropped after %s failed POSTs", gave_up, max_attempts)
-        if from_spool:
-            if fresh:
+        if chunk.kind == _LIVE:
+            if keep:
+                counters.spooled += len(keep)
+                self._spool.append(keep)
+        else:
+            if chunk.kind == _FRESH:
                 # Write-ahead records on their first try: acknowledged ones are
                 # checkpointed away; the rest now wait on disk for a retry.
                 counters.spooled += len(keep)
             if acked or dropped or gave_up or report.failed_posts:
                 self._spool.settle()
-        elif keep:
-            counters.spooled += len(keep)
-            self._spool.append(keep)
+            elif keep:
+                self._spool.rewind()
+        if chunk.first >= 0:
+            self._unsettled.pop(chunk.first, None)
+            self._notify_progress()
 
         if report.failed_posts or report.killed:
             self._failures += 1
@@ -439,9 +569,12 @@ class Pipeline:
                 report.context,
                 delay,
             )
-        elif report.server_answered and epoch == self._failure_epoch:
+        elif report.server_answered and chunk.epoch == self._failure_epoch:
             if self._failures:
                 logger.debug("server answered again after %d failures", self._failures)
+                if chunk.kind != _DRAIN:
+                    # Recovered: the spool drains at once (then paced).
+                    self._next_drain = self._clock.monotonic()
             self._failures = 0
             self._retry_at = None
 

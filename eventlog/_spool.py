@@ -142,13 +142,24 @@ class RecordState(enum.Enum):
 class Record:
     """One event on its way: the envelope bytes and the failed POSTs so far."""
 
-    __slots__ = ("attempts", "fresh", "inherited", "payload", "persisted", "spooled_at", "state")
+    __slots__ = (
+        "attempts",
+        "fresh",
+        "inherited",
+        "payload",
+        "persisted",
+        "sequence",
+        "spooled_at",
+        "state",
+    )
 
     def __init__(self, payload: bytes, attempts: int = 0, spooled_at: float = 0.0) -> None:
         self.payload = payload
         self.attempts = attempts
         self.state = RecordState.PENDING
         self.persisted = False
+        self.sequence = -1
+        """This run's events: the position in the queue (-1 for others)."""
         self.inherited = False
         """An earlier run's event, taken over from its spool (``stats.replayed``
         once acknowledged, not ``stats.exported``)."""
@@ -389,6 +400,8 @@ class Spool:
         self._warned_disk = False
         self._warned_limit = False
         self._disk_problem: str | None = None
+        # Where has_retries()/take_retries() resume their scan of self.records.
+        self._retry_scan = 0
 
     def __len__(self) -> int:
         return len(self.records)
@@ -405,6 +418,44 @@ class Spool:
     def fresh_count(self) -> int:
         """Write-ahead records not tried yet."""
         return sum(1 for r in self.records if r.fresh)
+
+    def has_retries(self) -> bool:
+        """True if some record waits for a retry (not fresh, not being sent)."""
+        if self._retry_scan >= len(self.records):
+            return False
+        return self._next_retry() is not None
+
+    def take_retries(self, limit: int) -> list[Record]:
+        """The oldest ``limit`` records waiting for a retry, marked ``SENDING``.
+
+        Sending records are never evicted; :meth:`settle` removes them once
+        acknowledged or dropped, or returns them to ``PENDING``.
+        """
+        taken: list[Record] = []
+        records = self.records
+        index = self._retry_scan
+        while index < len(records) and len(taken) < limit:
+            record = records[index]
+            index += 1
+            if record.state is RecordState.PENDING and not record.fresh:
+                record.state = RecordState.SENDING
+                taken.append(record)
+        self._retry_scan = index
+        return taken
+
+    def _next_retry(self) -> Record | None:
+        # Records before _retry_scan were taken or skipped; settle() and
+        # append() rewind it when records become retries again.
+        records = self.records
+        index = self._retry_scan
+        while index < len(records):
+            record = records[index]
+            if record.state is RecordState.PENDING and not record.fresh:
+                self._retry_scan = index
+                return record
+            index += 1
+        self._retry_scan = index
+        return None
 
     def append(self, records: Iterable[Record]) -> None:
         """Add ``records`` at the end, on disk (fsync'd) and in memory."""
@@ -565,7 +616,12 @@ class Spool:
             logger.debug("spool limits: %d events dropped", evicted)
         return True
 
+    def rewind(self) -> None:
+        """Records went back to ``PENDING``: let the next retry scan start over."""
+        self._retry_scan = 0
+
     def _recount(self) -> None:
+        self._retry_scan = 0
         self._bytes = sum(r.line_size for r in self.records)
         self._oldest = min((r.spooled_at for r in self.records if r.spooled_at), default=0.0)
 

@@ -23,13 +23,16 @@ def spool_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_config(spool_dir: Path) -> MakeConfig:
-    """Build a Config for tests: loopback URL, the test's spool dir, no jitter."""
+    """Build a Config for tests: loopback URL, the test's spool dir, no jitter, one POST at once."""
 
     def make(**overrides: Any) -> eventlog.Config:
         values: dict[str, Any] = {
             "base_url": "http://127.0.0.1:8787",
             "storage_dir": str(spool_dir),
             "backoff_jitter": 0.0,
+            # One POST at a time: batches arrive in the order they were built,
+            # which most tests assert. Concurrency has tests of its own.
+            "max_concurrent_exports": 1,
             "service_name": "testapp",
             "service_version": "1.2.3",
         }

@@ -106,10 +106,10 @@ async def test_queue_full_drops_and_counts(
 # -- chunking and short-circuit (item 4) ------------------------------------------
 
 
-async def test_export_is_chunked_with_batch_delay_between_chunks(
+async def test_export_is_chunked_and_live_chunks_are_never_paced(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """One export of 5 events with batch size 2 is three POSTs, batch_delay apart."""
+    """5 events with batch size 2 are three POSTs, all at once: batch_delay paces drains only."""
     transport = CapturingTransport()
     config = make_config(max_export_batch_size=2, batch_delay=0.25)
     async with eventlog.open_event_logger(config, transport=transport) as log:
@@ -117,7 +117,7 @@ async def test_export_is_chunked_with_batch_delay_between_chunks(
             log.log_event(f"e{i}")
         await log.flush()
     assert [len(r.events) for r in transport.requests] == [2, 2, 1]
-    assert gaps(transport.attempt_times) == [0.25, 0.25]
+    assert gaps(transport.attempt_times) == [0.0, 0.0]
     assert transport.event_names() == [f"e{i}" for i in range(5)]
 
 
@@ -685,10 +685,10 @@ async def test_new_events_go_out_during_a_long_drain(
     assert (log.stats.exported, log.stats.spooled, log.stats.spool_events) == (12, 10, 0)
 
 
-async def test_a_failure_inside_a_drain_keeps_the_backoff(
+async def test_a_failure_during_a_drain_keeps_the_backoff(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """If the export nested in a drain fails, the drain stops and the backoff stays scheduled."""
+    """A live chunk failing between drain chunks stops the drain; the backoff stays scheduled."""
     transport = CapturingTransport()
     transport.fail_next(1)
     config = make_config(
@@ -698,15 +698,17 @@ async def test_a_failure_inside_a_drain_keeps_the_backoff(
         for i in range(6):
             log.log_event(f"old{i}")
         await log.flush()  # t=0 fails: retry at 4
-        await trio.sleep(4.5)  # drain: chunk at 4.0 succeeds
+        await trio.sleep(4.5)  # the probe, the first drain chunk, succeeds at 4.0
         transport.fail_next(1)
         log.log_event("new0")
-        log.log_event("new1")  # exported at 5.0, between drain chunks, and fails: retry at 21
+        log.log_event("new1")  # a full batch, posted at once at 4.5 (never paced): fails
         await trio.sleep(2)
+        # The next drain chunk was due at 5.0: the failure at 4.5 holds it back.
         assert [r.status for r in transport.requests] == [503, 200, 503]
-        assert transport.attempt_times == [0.0, 4.0, 5.0]
+        assert transport.attempt_times == [0.0, 4.0, 4.5]
         await trio.sleep(20)
-    assert transport.attempt_times[3] == 21.0
+    # The probe's success reset the count: one failure since, so base_backoff.
+    assert transport.attempt_times[3] == 8.5
     assert sorted(transport.event_names()) == sorted(
         [f"old{i}" for i in range(6)] + ["new0", "new1"]
     )

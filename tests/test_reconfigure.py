@@ -141,6 +141,8 @@ async def test_rebuild_exports_the_queue_under_the_old_config_first(
         assert await log.apply_remote_config(
             eventlog.RemoteConfig(path="/new", scheduled_delay=2.0)
         )
+        # Handed over under the old configuration; its POST runs in a task of its own.
+        await trio.testing.wait_all_tasks_blocked()
         assert [r.url for r in transport.requests] == [
             "http://127.0.0.1:8787/api/event_logging/batch"
         ]
@@ -210,7 +212,7 @@ async def test_remote_config_decodes_from_json() -> None:
 async def test_rebuild_interrupted_by_shutdown_keeps_the_old_config(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """A change still waiting for a hung export when the block closes is not applied."""
+    """A change still waiting to hand over the queue when the block closes is not applied."""
     results: list[bool] = []
     config = make_config(max_export_batch_size=1, shutdown_timeout=1.0, export_timeout=50.0)
     async with (
@@ -218,6 +220,8 @@ async def test_rebuild_interrupted_by_shutdown_keeps_the_old_config(
         eventlog.open_event_logger(config, transport=CapturingTransport(latency=100.0)) as log,
     ):
         log.log_event("a")  # a full batch: its POST starts and hangs
+        await trio.sleep(0.1)
+        log.log_event("b")  # waits for the only slot, so the change waits for it
 
         async def apply() -> None:
             results.append(await log.apply_remote_config(eventlog.RemoteConfig(path="/x")))
@@ -226,6 +230,31 @@ async def test_rebuild_interrupted_by_shutdown_keeps_the_old_config(
         await trio.sleep(0.5)
     assert results == [False]
     assert log.config is config
+
+
+async def test_a_hung_post_does_not_hold_up_a_change(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Nothing queued: the change applies at once; the POST in flight ends under the old one."""
+    transport = CapturingTransport(latency=100.0)
+    config = make_config(
+        max_export_batch_size=1,
+        max_concurrent_exports=2,
+        shutdown_timeout=1.0,
+        export_timeout=50.0,
+    )
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        log.log_event("a")  # a full batch: its POST starts and hangs
+        await trio.sleep(0.1)
+        with trio.fail_after(0.001):
+            assert await log.apply_remote_config(eventlog.RemoteConfig(path="/x"))
+        assert log.config.path == "/x"
+        log.log_event("b")
+        await trio.sleep(0.1)
+    assert [r.url.rsplit("/", 1)[-1] for r in transport.requests] == ["batch", "x"]
+    stats = log.stats
+    # Both hung until the shutdown budget ran out: spooled, none lost.
+    assert (stats.emitted, stats.spooled, stats.spool_events) == (2, 2, 2)
 
 
 async def test_overlapping_changes_apply_one_after_the_other(

@@ -71,6 +71,8 @@ class CapturingTransport(httpx.AsyncBaseTransport):
       makes every POST time out);
     * ``max_events``: 413 for a batch with more events than that.
 
+    :attr:`max_in_flight` tells how many requests it ever answered at once.
+
     Example:
         >>> from eventlog.testing import CapturingTransport
         >>> transport = CapturingTransport()
@@ -97,6 +99,10 @@ class CapturingTransport(httpx.AsyncBaseTransport):
         """Answer 401 to requests that carry an ``Authorization`` header."""
         self.max_events = max_events
         """Answer 413 to batches with more events than this."""
+        self.in_flight = 0
+        """Requests being answered right now (their latency not over yet)."""
+        self.max_in_flight = 0
+        """The most requests ever answered at once: how concurrent the logger was."""
         self._clock: Clock = SystemClock() if clock is None else clock
         self._failures: deque[_Failure] = deque()
         self._outages: list[_Outage] = []
@@ -113,6 +119,14 @@ class CapturingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Record the request and answer it as scripted."""
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._handle(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
         now = self._clock.monotonic()
         body = await request.aread()
         if request.headers.get("content-encoding") == "gzip":

@@ -35,6 +35,7 @@ import pytest
 import trio
 
 import eventlog
+from eventlog._config import DEFAULT_MAX_CONCURRENT_EXPORTS
 from eventlog.collector import Collector, Faults, open_collector
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ def fast_config(make_config: MakeConfig, url: str, **overrides: Any) -> eventlog
         "batch_delay": 0.01,
         "shutdown_timeout": 1.0,
         "max_attempts": None,
+        # The real thing: POSTs in flight at once, as by default.
+        "max_concurrent_exports": DEFAULT_MAX_CONCURRENT_EXPORTS,
     }
     values.update(overrides)
     return make_config(**values)
