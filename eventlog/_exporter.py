@@ -39,6 +39,7 @@ from eventlog._version import __version__
 
 if TYPE_CHECKING:
     from eventlog._config import Config
+    from eventlog._http import HttpClients
     from eventlog._stats import Counters
 
 __all__ = [
@@ -412,7 +413,7 @@ class Exporter:
     def __init__(
         self,
         config: Config,
-        client: httpx.AsyncClient,
+        clients: HttpClients,
         *,
         clock: Clock,
         counters: Counters,
@@ -420,7 +421,7 @@ class Exporter:
         killswitch: KillswitchProbe,
     ) -> None:
         self._config = config
-        self._client = client
+        self._clients = clients
         self._clock = clock
         self._counters = counters
         self._auth = None if config.skip_auth or not auth.configured else auth
@@ -530,7 +531,8 @@ class Exporter:
         response: httpx.Response | None = None
         async with deadline_scope(self._clock, timeout) as scope:
             try:
-                response = await self._client.post(self._url, content=body, headers=headers)
+                client = await self._clients.get(self._url)
+                response = await client.post(self._url, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 # h11 quotes a header it refuses, value included: scrubbed.
                 return _Reply(Outcome.RETRYABLE, _exception_message(exc, secrets))

@@ -33,13 +33,13 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
-import httpx
 
 from eventlog._clock import Clock, SystemClock, deadline_scope, wall_time_function
 from eventlog._config import Config
 from eventlog._environment import ProcessFacts, detect_environment
 from eventlog._exceptions import ConfigError, ExporterShutdownError, InvalidEventError
 from eventlog._exporter import AuthProbe, AuthProvider, Exporter, Killswitch, KillswitchProbe
+from eventlog._http import HttpClients
 from eventlog._pipeline import Pipeline
 from eventlog._remote_config import BATCH_FIELDS, RemoteConfig
 from eventlog._replay import replay_earlier_runs
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     from collections import deque
     from collections.abc import AsyncIterator, Callable, Mapping
 
+    import httpx
+
     from eventlog._context import ContextSource
 
 __all__ = ["EventLogger", "current_logger", "log_event", "open_event_logger"]
@@ -69,8 +71,6 @@ logger = logging.getLogger("eventlog")
 _CURRENT: Final[ContextVar[EventLogger | None]] = ContextVar(
     "eventlog.current_logger", default=None
 )
-# Closing the HTTP client is quick; the bound only guards against a transport that hangs.
-_CLIENT_CLOSE_TIMEOUT: Final = 5.0
 
 
 @final
@@ -86,7 +86,7 @@ class EventLogger:
         "_accepting",
         "_auth",
         "_batch_size",
-        "_client",
+        "_clients",
         "_clock",
         "_config",
         "_counters",
@@ -107,7 +107,7 @@ class EventLogger:
     _accepting: bool
     _auth: AuthProbe
     _batch_size: int
-    _client: httpx.AsyncClient
+    _clients: HttpClients
     _clock: Clock
     _config: Config
     _counters: Counters
@@ -148,7 +148,7 @@ class EventLogger:
         transformer: Transformer,
         counters: Counters,
         clock: Clock,
-        client: httpx.AsyncClient,
+        clients: HttpClients,
         auth: AuthProbe,
         killed: KillswitchProbe,
         sampler: Sampler,
@@ -161,7 +161,7 @@ class EventLogger:
         self._transformer = transformer
         self._counters = counters
         self._clock = clock
-        self._client = client
+        self._clients = clients
         self._auth = auth
         self._killed = killed
         self._sampler = sampler
@@ -389,7 +389,7 @@ class EventLogger:
         if any(getattr(new, f) != getattr(old, f) for f in BATCH_FIELDS):
             exporter = Exporter(
                 new,
-                self._client,
+                self._clients,
                 clock=self._clock,
                 counters=self._counters,
                 auth=self._auth,
@@ -546,11 +546,12 @@ async def open_event_logger(
         disabled=spool_disabled,
     )
     # verify stays at its default (True): design §4, TLS verification is always on.
-    client = httpx.AsyncClient(transport=transport, timeout=config.export_timeout)
+    # Built in a worker thread when a POST first needs it (docs/configuration.md).
+    clients = HttpClients(transport, config.export_timeout)
     killed = KillswitchProbe(killswitch)
     auth_probe = AuthProbe(auth)
     exporter = Exporter(
-        config, client, clock=clock, counters=counters, auth=auth_probe, killswitch=killed
+        config, clients, clock=clock, counters=counters, auth=auth_probe, killswitch=killed
     )
     transformer = Transformer(
         config,
@@ -575,7 +576,7 @@ async def open_event_logger(
         transformer=transformer,
         counters=counters,
         clock=clock,
-        client=client,
+        clients=clients,
         auth=auth_probe,
         killed=killed,
         sampler=Sampler(config.sampling, rng),
@@ -583,6 +584,7 @@ async def open_event_logger(
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(pipeline.run)
+            tg.start_soon(clients.warm, config.endpoint)
             if config.write_ahead:
                 tg.start_soon(pipeline.run_committer)
             if spool_disabled is None:
@@ -616,5 +618,4 @@ async def open_event_logger(
         with anyio.CancelScope(shield=True):
             await pipeline.spool_leftovers()
         spool.close()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLIENT_CLOSE_TIMEOUT):
-            await client.aclose()
+        await clients.aclose()
