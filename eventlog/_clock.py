@@ -109,6 +109,12 @@ async def deadline_scope(
     block to learn whether the deadline struck.
     """
     deadline = clock.monotonic() + seconds
+    if clock.__class__ is SystemClock:
+        # Its monotonic time is the event loop's own: a native deadline does
+        # the same, without a watcher task per scope (one per POST).
+        with anyio.CancelScope(deadline=deadline, shield=shield) as native:
+            yield native
+        return
 
     async def watch(scope: anyio.CancelScope) -> None:
         await clock.sleep_until(deadline)

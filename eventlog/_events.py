@@ -28,7 +28,7 @@ __all__ = [
     "ProcessInfo",
     "ServiceInfo",
     "format_timestamp",
-    "timestamp_bytes",
+    "second_bytes",
 ]
 
 
@@ -134,23 +134,16 @@ def format_timestamp(wall: float) -> str:
     return f"{_format_second(seconds)}.{fraction:03d}Z"
 
 
-def timestamp_bytes(wall: float) -> bytes:
-    """:func:`format_timestamp` as ASCII bytes, for splicing into an envelope.
-
-    >>> timestamp_bytes(0.0015)
-    b'1970-01-01T00:00:00.001Z'
-    """
-    millis = round(wall * 1_000_000) // 1000
-    seconds, fraction = divmod(millis, 1000)
-    return b"%b.%03dZ" % (_second_bytes(seconds), fraction)
-
-
 @functools.lru_cache(maxsize=64)
 def _format_second(seconds: int) -> str:
     # A batch's events mostly share a handful of seconds: format each once.
     return time.strftime(_TIMESTAMP_FORMAT, time.gmtime(seconds))
 
 
-@functools.lru_cache(maxsize=64)
-def _second_bytes(seconds: int) -> bytes:
+def second_bytes(seconds: int) -> bytes:
+    """``YYYY-MM-DDTHH:MM:SS`` of a whole Unix second, as ASCII bytes.
+
+    >>> second_bytes(1_767_225_601)
+    b'2026-01-01T00:00:01'
+    """
     return _format_second(seconds).encode("ascii")

@@ -246,8 +246,10 @@ class EventLogger:
             # The processor sleeps only with less than a batch queued: the
             # append that completes one wakes it (read after the append, see
             # Pipeline._sleep).
-            if self._pipeline.idle and len(queue) >= self._batch_size:
-                self._waker.call(self._pipeline.wake)
+            pipeline = self._pipeline
+            if pipeline.idle and len(queue) >= self._batch_size:
+                pipeline.idle = False  # one wake-up is enough
+                self._waker.call(pipeline.wake)
             return
         self._log_event_slow(name, metadata)
 
@@ -299,10 +301,12 @@ class EventLogger:
         queue.append(raw)
         # A full batch exports now; in write-ahead mode the first event after
         # a commit also starts the group-commit window.
-        if (self._pipeline.idle and depth + 1 >= self._batch_size) or (
+        pipeline = self._pipeline
+        if (pipeline.idle and depth + 1 >= self._batch_size) or (
             depth == 0 and self._config.write_ahead
         ):
-            self._waker.call(self._pipeline.wake)
+            pipeline.idle = False  # one wake-up is enough
+            self._waker.call(pipeline.wake)
 
     def log_experiment(
         self,

@@ -26,6 +26,7 @@ import math
 import os
 import re
 import time
+from binascii import b2a_base64
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, final
 
@@ -38,7 +39,7 @@ from eventlog._events import (
     ExperimentEventData,
     ServiceInfo,
     format_timestamp,
-    timestamp_bytes,
+    second_bytes,
 )
 from eventlog._exceptions import InvalidEventError
 
@@ -184,9 +185,23 @@ def check_metadata(
         metadata = copy_metadata(metadata)
         if metadata is None:  # pragma: no cover -- copy_metadata(x) is None only for x None
             return None, None
+    known = _KNOWN_KEYS
+    if known.issuperset(metadata):
+        # The common case, every key familiar (never a _PROTO_ one) and every
+        # value a plain scalar, costs a set operation and a type test per
+        # value, and the mapping (the copy log_event took) is used as it is.
+        for value in metadata.values():
+            cls = value.__class__
+            if cls in _PLAIN:
+                continue
+            # x - x is 0.0 for a finite float, nan for nan and the infinities.
+            if cls is float and value - value == 0.0:  # type: ignore[operator]  # a float
+                continue
+            break
+        else:
+            return None, metadata or None  # type: ignore[return-value]  # checked above
     hoisted: dict[str, str] | None = None
     rest: dict[str, Scalar] = {}
-    known = _KNOWN_KEYS
     for key, value in metadata.items():
         # The common entry, a known plain key and a plain scalar, costs a set
         # lookup and a type test; everything else takes the checks below.
@@ -338,6 +353,10 @@ class _Batch:
 # ones follow additional_metadata.
 _STRUCT_PROTO_FIELDS: Final = ("skill_name", "plugin_name", "marketplace_name")
 _EVENT_START: Final = b'{"event_type":"InternalEvent","event_data":{"event_id":"'
+_EVENT_IDENTITY: Final = _EVENT_START + b'%b%012x","event_name":%b,"client_timestamp":"%b.%03dZ"%b'
+# id prefix, sequence, name, second, millisecond, head, uptime, middle
+_EVENT: Final = _EVENT_IDENTITY + b"%b%b"
+_PARTIAL_EVENT: Final = _EVENT_IDENTITY
 
 
 @final
@@ -370,6 +389,9 @@ class Transformer:
         self._env = env
         self._process = process
         self._encoder = msgspec.json.Encoder()
+        self._names: dict[object, bytes] = {}
+        self._second = -1
+        self._second_text = b""
         self._batch = self._new_batch(_EMPTY_CONTEXT, None)
         self._context_warned: set[str] = set()
 
@@ -467,23 +489,42 @@ class Transformer:
                 return self._encode_experiment(extra, wall, sequence)
             if isinstance(extra, InvalidEventError):
                 raise extra
-        name = check_name(name)
+        name_json = self._names.get(name)
+        if name_json is None:
+            name_json = self._name_json(name)
         hoisted, rest = check_metadata(metadata, self.proto_fields)
         batch = self._batch
         encode = self._encoder.encode
-        out = b'%b%b%012x","event_name":%b,"client_timestamp":"%b"%b' % (
-            _EVENT_START,
-            self._id_prefix_bytes,
-            sequence & 0xFFFFFFFFFFFF,
-            encode(name),
-            timestamp_bytes(wall),
-            batch.head,
-        )
+        # Truncated to the millisecond, the wall time first rounded to the
+        # microsecond (see format_timestamp); the second is formatted once.
+        millis = round(wall * 1_000_000) // 1000
+        second, fraction = divmod(millis, 1000)
+        if second != self._second:
+            self._second = second
+            self._second_text = second_bytes(second)
         if batch.error is not None:
+            out = _PARTIAL_EVENT % (
+                self._id_prefix_bytes,
+                sequence & 0xFFFFFFFFFFFF,
+                name_json,
+                self._second_text,
+                fraction,
+                batch.head,
+            )
             if extra is not None:
                 out += b',"sample_rate":%b' % encode(extra)
             return out + batch.partial
-        out += encode(round(max(wall - self._process.start, 0.0), 3)) + batch.middle
+        uptime = wall - self._process.start
+        out = _EVENT % (
+            self._id_prefix_bytes,
+            sequence & 0xFFFFFFFFFFFF,
+            name_json,
+            self._second_text,
+            fraction,
+            batch.head,
+            encode(round(uptime, 3) if uptime > 0.0 else 0.0),
+            batch.middle,
+        )
         if extra is not None:
             out += b',"sample_rate":%b' % encode(extra)
         if hoisted:
@@ -492,12 +533,21 @@ class Transformer:
                 if value is not None:
                     out += b',"%b":%b' % (field.encode("ascii"), encode(value))
         if rest:
-            out += b',"additional_metadata":"%b"' % base64.b64encode(encode(rest))
+            out += b',"additional_metadata":"%b"' % b2a_base64(encode(rest), newline=False)
         if hoisted:
             # Configured fields InternalEventData does not name, in the metadata's order.
             for field, value in hoisted.items():
                 out += b',"%b":%b' % (field.encode("ascii"), encode(value))
         return out + b"}}"
+
+    def _name_json(self, name: object) -> bytes:
+        """Check ``name`` and remember its JSON, so a familiar name costs a lookup."""
+        checked = check_name(name)
+        encoded = self._encoder.encode(checked)
+        if len(self._names) >= _CACHE_LIMIT:
+            self._names.clear()
+        self._names[checked] = encoded
+        return encoded
 
     def _encode_experiment(self, request: ExperimentRequest, wall: float, sequence: int) -> bytes:
         context = self._batch.context
