@@ -410,29 +410,19 @@ class Pipeline:
         if not raws:
             return []
         self._transformer.begin_batch()
-        records: list[Record] = []
-        encode = self._transformer.encode
-        sequence = self.taken
+        first = self.taken
         self.taken += len(raws)
-        for raw in raws:
-            sequence += 1
-            try:
-                record = Record(encode(raw, sequence))
-            except InvalidEventError as exc:
-                self._counters.count_invalid()
-                logger.debug("event %s dropped: %s", _shown_name(raw[0]), exc)
-                continue
-            except Exception as exc:  # noqa: BLE001 -- a bug must cost one event, not the batch
-                self._counters.count_invalid()
-                logger.debug(
-                    "event %s dropped: %s while encoding it",
-                    _shown_name(raw[0]),
-                    type(exc).__name__,
-                )
-                continue
-            record.sequence = sequence - 1
-            records.append(record)
-        return records
+        return self._transformer.encode_chunk(raws, first, self._count_invalid)
+
+    def _count_invalid(self, raw: RawEvent, exc: Exception) -> None:
+        self._counters.count_invalid()
+        if isinstance(exc, InvalidEventError):
+            logger.debug("event %s dropped: %s", _shown_name(raw[0]), exc)
+        else:
+            # A bug must cost one event, not the batch.
+            logger.debug(
+                "event %s dropped: %s while encoding it", _shown_name(raw[0]), type(exc).__name__
+            )
 
     def _drain_chunk(self) -> _Chunk:
         # Only called when the spool has retries, so never empty.

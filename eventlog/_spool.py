@@ -153,12 +153,14 @@ class Record:
         "state",
     )
 
-    def __init__(self, payload: bytes, attempts: int = 0, spooled_at: float = 0.0) -> None:
+    def __init__(
+        self, payload: bytes, attempts: int = 0, spooled_at: float = 0.0, *, sequence: int = -1
+    ) -> None:
         self.payload = payload
         self.attempts = attempts
         self.state = RecordState.PENDING
         self.persisted = False
-        self.sequence = -1
+        self.sequence = sequence
         """This run's events: the position in the queue (-1 for others)."""
         self.inherited = False
         """An earlier run's event, taken over from its spool (``stats.replayed``

@@ -42,6 +42,7 @@ from eventlog._events import (
     second_bytes,
 )
 from eventlog._exceptions import InvalidEventError
+from eventlog._spool import Record
 
 if TYPE_CHECKING:
     from eventlog._config import Config
@@ -354,9 +355,10 @@ class _Batch:
 _STRUCT_PROTO_FIELDS: Final = ("skill_name", "plugin_name", "marketplace_name")
 _EVENT_START: Final = b'{"event_type":"InternalEvent","event_data":{"event_id":"'
 _EVENT_IDENTITY: Final = _EVENT_START + b'%b%012x","event_name":%b,"client_timestamp":"%b.%03dZ"%b'
-# id prefix, sequence, name, second, millisecond, head, uptime, middle
-_EVENT: Final = _EVENT_IDENTITY + b"%b%b"
+# id prefix, sequence, name, second, millisecond, head, uptime (ms precision), middle
+_EVENT: Final = _EVENT_IDENTITY + b"%.3f%b"
 _PARTIAL_EVENT: Final = _EVENT_IDENTITY
+_SEQUENCE_MASK: Final = 0xFFFFFFFFFFFF
 
 
 @final
@@ -477,6 +479,85 @@ class Transformer:
             self._context_warned.add(kind)
             logger.warning(message, *args)
 
+    def encode_chunk(
+        self,
+        raws: list[RawEvent],
+        sequence: int,
+        invalid: Callable[[RawEvent, Exception], None],
+    ) -> list[Record]:
+        """Encode a chunk of raw events, the ``sequence``-th onwards (0-based), into records.
+
+        One call per chunk keeps the per-event work to what differs between
+        events: the common event (a familiar name, plain metadata, no sample
+        rate) is encoded inline; any other goes through :meth:`encode`. An
+        event that cannot be encoded is handed to ``invalid`` and skipped.
+        """
+        records: list[Record] = []
+        append = records.append
+        batch = self._batch
+        names = self._names
+        known = _KNOWN_KEYS
+        plain = _PLAIN
+        encode = self._encoder.encode
+        prefix = self._id_prefix_bytes
+        head, middle = batch.head, batch.middle
+        start = self._process.start
+        second, second_text = self._second, self._second_text
+        inline = batch.error is None
+        for raw in raws:
+            sequence += 1
+            name, metadata, wall, extra = raw
+            name_json = names.get(name)
+            if inline and extra is None and name_json is not None:
+                if metadata is None:
+                    body = b"}}"
+                else:
+                    # check_metadata's fast path, inlined.
+                    if metadata.__class__ is not dict or not known.issuperset(metadata):
+                        body = None
+                    else:
+                        for value in metadata.values():
+                            cls = value.__class__
+                            if cls in plain or (cls is float and value - value == 0.0):  # type: ignore[operator]
+                                continue
+                            body = None
+                            break
+                        else:
+                            body = (
+                                b',"additional_metadata":"%b"}}'
+                                % b2a_base64(encode(metadata), newline=False)
+                                if metadata
+                                else b"}}"
+                            )
+                if body is not None:
+                    millis = round(wall * 1_000_000) // 1000
+                    whole, fraction = divmod(millis, 1000)
+                    if whole != second:
+                        second, second_text = whole, second_bytes(whole)
+                    uptime = wall - start
+                    payload = _EVENT % (
+                        prefix,
+                        sequence & _SEQUENCE_MASK,
+                        name_json,
+                        second_text,
+                        fraction,
+                        head,
+                        uptime if uptime > 0.0 else 0.0,
+                        middle,
+                    )
+                    append(Record(payload + body, sequence=sequence - 1))
+                    continue
+            self._second, self._second_text = second, second_text
+            try:
+                payload = self.encode(raw, sequence)
+            except Exception as exc:  # noqa: BLE001 -- counted by the caller, one event lost
+                invalid(raw, exc)
+            else:
+                append(Record(payload, sequence=sequence - 1))
+            second, second_text = self._second, self._second_text
+        self._second, self._second_text = second, second_text
+        return records
+
     def encode(self, raw: RawEvent, sequence: int) -> bytes:
         """Validate ``raw`` and return its envelope as JSON bytes.
 
@@ -505,7 +586,7 @@ class Transformer:
         if batch.error is not None:
             out = _PARTIAL_EVENT % (
                 self._id_prefix_bytes,
-                sequence & 0xFFFFFFFFFFFF,
+                sequence & _SEQUENCE_MASK,
                 name_json,
                 self._second_text,
                 fraction,
@@ -517,12 +598,12 @@ class Transformer:
         uptime = wall - self._process.start
         out = _EVENT % (
             self._id_prefix_bytes,
-            sequence & 0xFFFFFFFFFFFF,
+            sequence & _SEQUENCE_MASK,
             name_json,
             self._second_text,
             fraction,
             batch.head,
-            encode(round(uptime, 3) if uptime > 0.0 else 0.0),
+            uptime if uptime > 0.0 else 0.0,
             batch.middle,
         )
         if extra is not None:
