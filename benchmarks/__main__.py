@@ -4,7 +4,8 @@ Run from the repository root: ``python -m benchmarks [--quick]`` runs everything
 below and then the end-to-end benchmark (``benchmarks/e2e.py``);
 ``python -m benchmarks e2e [--quick]`` runs only the end-to-end part.
 ``--quick`` shrinks the end-to-end runs (a 3 s steady run, a 20k burst) and
-repeats the in-process measurements fewer times, for development.
+repeats the log_event and flush measurements twice instead of seven times,
+for development.
 
 1. **log_event** (the target): microseconds per call for ``N_EVENTS`` calls with
    the same 5-field metadata dict, inside an open logger whose background task

@@ -480,6 +480,10 @@ def _steady_floor(args: argparse.Namespace, kind: str) -> Result:
             ticker.since = trio.current_time()
             async with trio.open_nursery() as nursery:
                 if idle:
+                    # Bounded, as a logger's queue is while it keeps up: a deque
+                    # of every event would make the collector's full passes
+                    # ever longer and the baseline's ticker late.
+                    floor.queue = deque(maxlen=FLOOR_BATCH)
                     emitted = await _emit_steady(floor.append, args.rate, args.seconds)
                     floor.queue.clear()
                     t_loop = time.monotonic()
