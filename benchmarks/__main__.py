@@ -1,6 +1,11 @@
 """Caller-side cost of ``EventLogger.log_event`` and background cost of a batch.
 
-Run from the repository root: ``python -m benchmarks``.
+Run from the repository root: ``python -m benchmarks [--quick]`` runs everything
+below and then the end-to-end benchmark (``benchmarks/e2e.py``);
+``python -m benchmarks e2e [--quick]`` runs only the end-to-end part.
+``--quick`` shrinks the end-to-end runs (a 3 s steady run, a 20k burst) and
+repeats the log_event and flush measurements twice instead of seven times,
+for development.
 
 1. **log_event** (the target): microseconds per call for ``N_EVENTS`` calls with
    the same 5-field metadata dict, inside an open logger whose background task
@@ -36,6 +41,7 @@ overflows (checked).
 
 from __future__ import annotations
 
+import argparse
 import gc
 import platform
 import statistics
@@ -49,7 +55,7 @@ import msgspec
 import trio
 
 import eventlog
-from benchmarks import collector, spool
+from benchmarks import collector, e2e, spool
 from eventlog.testing import CapturingTransport
 
 if TYPE_CHECKING:
@@ -57,6 +63,7 @@ if TYPE_CHECKING:
 
 N_EVENTS: Final = 100_000
 REPEATS: Final = 7
+QUICK_REPEATS: Final = 2
 TARGET_RATIO: Final = 3.0
 WRITE_AHEAD_TARGET_RATIO: Final = 5.0
 NAME: Final = "benchmark_event"
@@ -300,12 +307,23 @@ def report(samples: dict[str, list[float]], n: int, repeats: int) -> None:
     print("(the flush figures include CapturingTransport decoding the batch on the server side)")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Measure and print; always exits 0 (benchmarks are not tests)."""
-    samples = trio.run(measure, N_EVENTS, REPEATS)
-    report(samples, N_EVENTS, REPEATS)
-    spool.run()
-    collector.run()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument(
+        "part", nargs="?", choices=["all", "e2e"], default="all", help="what to run"
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for development")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    if args.part == "all":
+        repeats = QUICK_REPEATS if args.quick else REPEATS
+        samples = trio.run(measure, N_EVENTS, repeats)
+        report(samples, N_EVENTS, repeats)
+        spool.run()
+        collector.run()
+    e2e.run(quick=args.quick)
+    print(f"(benchmarks took {time.perf_counter() - started:.0f} s in all)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1202 @@
+"""End-to-end delivery: from ``log_event`` to a real HTTP server on loopback.
+
+Run with ``python -m benchmarks e2e [--quick]`` (or as part of ``python -m
+benchmarks``, ``nox -s bench``). The server is ``benchmarks/sink.py``, a
+minimal HTTP/1.1 sink in a process of its own that counts distinct event ids;
+two run side by side, one answering at once and one 50 ms late. Every
+scenario runs in a fresh process of its own (``python -m benchmarks.e2e
+--child KIND``), so its CPU time and peak RSS are its own, with the default
+:class:`eventlog.Config` except what the scenario names (``base_url``, a
+temporary ``storage_dir``, ``service_name``, and for the bursts
+``max_queue_size=131072``, so the queue can hold the whole burst); the
+environment's ``EVENTLOG_*``, ``OTEL_*`` and ``DO_NOT_TRACK`` variables are
+removed. Each figure is printed next to a floor or a baseline measured in
+the same run.
+
+1. **sink capacity**: a raw-socket client posts SDK-shaped batches over one
+   keep-alive connection, so the sink is shown not to be the bottleneck.
+2. **burst**: ``BURST_EVENTS`` calls of ``log.log_event("bench", {5 numeric
+   fields})`` in a plain loop, then the block exits (default
+   ``shutdown_timeout``). Measured: events per second from the first call to
+   the moment the sink held the last event, whether all were at the sink when
+   the block exited, CPU seconds and peak RSS of the process, the logger's
+   stats. The floor, in a process of the same shape: a deque of ``(name,
+   metadata, time.time())`` tuples appended in the loop, then popped 200 at a
+   time, ``msgspec.json.encode`` of small dict envelopes, one ``httpx`` POST
+   per 200, one at a time.
+3. **steady**: ``STEADY_RATE`` events per second, spread evenly (every
+   millisecond, as many as are due), for ``STEADY_SECONDS``; then the block
+   exits. Measured: delivered, dropped, spooled, shutdown seconds, CPU per
+   event above the baseline (below). The floor sends a POST whenever 200 are
+   queued. Once more with ``write_ahead=True``.
+4. **latency**: the burst and the steady run against the sink that answers
+   50 ms late (where concurrent exports matter).
+5. **host impact**: in every scenario a trio task sleeps 1 ms in a loop and
+   records how late it wakes (for a burst, only after the loop, which blocks
+   the event loop by itself). The baselines run the same ticker and the same
+   emitter appending to a deque instead of logging, with no logger.
+6. **stages**: in one process, the cost per event of each stage of an
+   export (transform, body join, POST to the sink) next to the floor's
+   (``msgspec.json.encode``, POST).
+
+Benchmarks are not tests: whatever they measure, they exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import resource
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, final
+
+import httpx
+import msgspec
+import trio
+
+import eventlog
+from benchmarks.sink import BATCH_PATH, Counts
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ["main", "run"]
+
+BURST_EVENTS: Final = 100_000
+BURST_QUEUE_SIZE: Final = 131_072
+STEADY_RATE: Final = 10_000
+STEADY_SECONDS: Final = 15.0
+LATENCY: Final = 0.05
+FLOOR_BATCH: Final = 200
+TICK: Final = 0.001
+IDLE_SECONDS: Final = 3.0
+"""How long the burst baseline's ticker runs after its loop."""
+NAME: Final = "bench"
+PATH: Final = BATCH_PATH.decode()
+
+QUICK_BURST_EVENTS: Final = 20_000
+QUICK_STEADY_SECONDS: Final = 3.0
+QUICK_IDLE_SECONDS: Final = 1.0
+
+# Targets (issue 10): benchmark figures, not timed tests.
+BURST_RATE_TARGET: Final = 0.5
+"""End-to-end burst rate at least this times the floor's."""
+RSS_TARGET: Final = 1.5
+"""Peak RSS of a burst at most this times the floor's."""
+SHUTDOWN_TARGET: Final = 0.5
+"""Seconds the block exit of a steady run may take."""
+TICK_MAX_SLACK: Final = 0.010
+TICK_P99_SLACK: Final = 0.001
+CPU_BEFORE_RATIO: Final = 4.5
+"""Background CPU per event of the SDK over the floor's, before the pipeline
+rewrite (issue 10: ~41 µs against the floor's 9); the target is a third of it."""
+CPU_TARGET_RATIO: Final = CPU_BEFORE_RATIO / 3
+SINK_MARGIN: Final = 2.0
+"""The sink must ingest at least this times the floor's burst rate."""
+
+_STRIPPED_ENV: Final = ("EVENTLOG_", "OTEL_", "DO_NOT_TRACK")
+_HEADERS: Final = {"content-type": "application/json"}
+
+
+def _metadata(i: int) -> dict[str, int | float | bool | None]:
+    return {"a": 1, "b": 2.5, "c": True, "d": i, "e": 0.25}
+
+
+def _raw_metadata(i: int) -> dict[object, object]:
+    """The metadata as ``log_event`` keeps it (its own copy, typed loosely)."""
+    return {"a": 1, "b": 2.5, "c": True, "d": i, "e": 0.25}
+
+
+# --- what a child reports ----------------------------------------------------------
+
+
+class TickerReport(msgspec.Struct):
+    """Lateness of a 1 ms sleep loop, in seconds."""
+
+    samples: int
+    max: float
+    p99: float
+
+
+class Stages(msgspec.Struct):
+    """Wall (and CPU) seconds per event of each stage, or why they are missing."""
+
+    transform: float | None = None
+    join: float | None = None
+    sdk_post: float | None = None
+    sdk_post_cpu: float | None = None
+    floor_encode: float | None = None
+    floor_post: float | None = None
+    floor_post_cpu: float | None = None
+    sdk_body_bytes: int = 0
+    floor_body_bytes: int = 0
+    error: str | None = None
+
+
+class Result(msgspec.Struct, kw_only=True):
+    """What one scenario's process measured, printed as JSON on its last line."""
+
+    kind: str
+    events: int = 0
+    """Events the scenario emitted."""
+    at_exit: int = 0
+    """Distinct events at the sink when the block exited (the floor: its last POST)."""
+    delivered: int = 0
+    """Distinct events at the sink once it stopped receiving."""
+    requests: int = 0
+    started_at: float = 0.0
+    """``time.monotonic()`` of the first emitted event."""
+    deliver_seconds: float | None = None
+    """From the first emitted event to the sink receiving its last new event."""
+    emit_seconds: float = 0.0
+    exit_seconds: float = 0.0
+    """Leaving the logger's block (the floor: sending what was queued at the end)."""
+    cpu_seconds: float = 0.0
+    """CPU of the process from the first event to the exit."""
+    cpu_after_emit: float = 0.0
+    """CPU of the process from the end of the burst loop to the exit."""
+    peak_rss: int = 0
+    rss_before: int = 0
+    stats: dict[str, int] = msgspec.field(default_factory=dict)
+    ticker: TickerReport | None = None
+    stages: Stages | None = None
+    error: str | None = None
+
+
+# --- the child side ------------------------------------------------------------------
+
+
+def _rss_now() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _peak_rss() -> int:
+    """Peak RSS of this process, in bytes.
+
+    VmHWM, not ``ru_maxrss``: on Linux a child's ``ru_maxrss`` starts at the
+    peak of the address space it was forked or spawned from (the parent here
+    reaches hundreds of MiB in the in-process benchmarks), while VmHWM
+    belongs to the program's own address space.
+    """
+    try:
+        with open("/proc/self/status", "rb") as file:
+            for line in file:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+@final
+class Ticker:
+    """A task sleeping ``TICK`` in a loop, recording how late each wake-up is."""
+
+    def __init__(self) -> None:
+        self.lateness: list[float] = []
+        self.since = math.inf
+        """Sleeps started before this trio time are not recorded."""
+
+    async def run(self) -> None:
+        lateness = self.lateness
+        while True:
+            start = trio.current_time()
+            await trio.sleep(TICK)
+            if start >= self.since:
+                lateness.append(trio.current_time() - start - TICK)
+
+    def report(self) -> TickerReport:
+        ordered = sorted(self.lateness)
+        if not ordered:
+            return TickerReport(samples=0, max=0.0, p99=0.0)
+        p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+        return TickerReport(samples=len(ordered), max=ordered[-1], p99=p99)
+
+
+async def _emit_steady(
+    emit: Callable[[str, dict[str, int | float | bool | None]], object],
+    rate: int,
+    seconds: float,
+    after_tick: Callable[[], None] | None = None,
+) -> int:
+    """Emit ``rate`` events per second for ``seconds``, catching up when late."""
+    total = int(rate * seconds)
+    start = trio.current_time()
+    sent = 0
+    while sent < total:
+        due = min(total, int((trio.current_time() - start) * rate))
+        while sent < due:
+            emit(NAME, _metadata(sent))
+            sent += 1
+        if after_tick is not None:
+            after_tick()
+        if sent < total:
+            await trio.sleep(TICK)
+    return sent
+
+
+async def _counts(client: httpx.AsyncClient) -> Counts:
+    response = await client.get("/count")
+    return msgspec.json.decode(response.content, type=Counts)
+
+
+async def _settled(client: httpx.AsyncClient, expected: int) -> Counts:
+    """The sink's counts once they stop changing (or all ``expected`` are there)."""
+    counts = await _counts(client)
+    quiet_since = trio.current_time()
+    with trio.move_on_after(10):
+        while counts.distinct < expected and trio.current_time() - quiet_since < 0.3:
+            await trio.sleep(0.05)
+            latest = await _counts(client)
+            if latest.distinct != counts.distinct:
+                quiet_since = trio.current_time()
+            counts = latest
+    return counts
+
+
+def _sdk_config(
+    sink: str, storage_dir: str, *, max_queue_size: int | None = None, write_ahead: bool = False
+) -> eventlog.Config:
+    """The default configuration but for what the scenario needs."""
+    config = eventlog.Config(
+        base_url=sink, storage_dir=storage_dir, service_name="bench", write_ahead=write_ahead
+    )
+    if max_queue_size is not None:
+        config = msgspec.structs.replace(config, max_queue_size=max_queue_size)
+    return config
+
+
+def _int_stats(stats: eventlog.Stats) -> dict[str, int]:
+    return {
+        name: value
+        for name, value in msgspec.structs.asdict(stats).items()
+        if isinstance(value, int) and not isinstance(value, bool)
+    }
+
+
+def _floor_body(prefix: str, first: int, chunk: list[tuple[str, object, float]]) -> bytes:
+    """The floor's POST body: small dict envelopes, encoded by msgspec in one call."""
+    return msgspec.json.encode(
+        {
+            "events": [
+                {
+                    "event_data": {
+                        "event_id": f"{prefix}{first + i:012x}",
+                        "event_name": name,
+                        "client_timestamp": wall,
+                        "metadata": metadata,
+                    }
+                }
+                for i, (name, metadata, wall) in enumerate(chunk)
+            ]
+        }
+    )
+
+
+@final
+class _FloorSender:
+    """The hand-written floor's export: 200 at a time, one POST after the other."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.queue: deque[tuple[str, object, float]] = deque()
+        self._client = client
+        self._prefix = secrets.token_hex(10)
+        self._sent = 0
+        self.failures = 0
+
+    def append(self, name: str, metadata: dict[str, int | float | bool | None]) -> None:
+        self.queue.append((name, metadata, time.time()))
+
+    async def send(self, *, all_of_it: bool) -> None:
+        """POST chunks of 200 while 200 are queued (or anything is, ``all_of_it``)."""
+        queue = self.queue
+        popleft = queue.popleft
+        while len(queue) >= FLOOR_BATCH or (all_of_it and queue):
+            chunk = [popleft() for _ in range(min(FLOOR_BATCH, len(queue)))]
+            body = _floor_body(self._prefix, self._sent, chunk)
+            self._sent += len(chunk)
+            response = await self._client.post(PATH, content=body, headers=_HEADERS)
+            if response.status_code != 200:
+                self.failures += 1
+
+
+async def _with_ticker(
+    body: Callable[[Ticker, httpx.AsyncClient], Awaitable[Result]], args: argparse.Namespace
+) -> Result:
+    """Run ``body`` next to a ticker (unless ``--no-ticker``), then count at the sink.
+
+    The ticker costs CPU of its own (a thousand wake-ups a second), so the
+    runs whose CPU is compared go without it.
+    """
+    ticker = Ticker()
+    async with httpx.AsyncClient(base_url=args.sink, timeout=30) as probe:
+        await probe.post("/reset")
+        async with trio.open_nursery() as nursery:
+            if not args.no_ticker:
+                nursery.start_soon(ticker.run)
+            result = await body(ticker, probe)
+            nursery.cancel_scope.cancel()
+        if not args.no_ticker:
+            result.ticker = ticker.report()
+        counts = await _settled(probe, result.events)
+    result.delivered = counts.distinct
+    result.requests = counts.requests
+    if counts.last_new_at is not None and result.events:
+        # The sink's clock is the system-wide monotonic clock too (Linux).
+        result.deliver_seconds = counts.last_new_at - result.started_at
+    result.peak_rss = _peak_rss()
+    return result
+
+
+def _burst_sdk(args: argparse.Namespace, storage_dir: str) -> Result:
+    n: int = args.events
+
+    async def body(ticker: Ticker, probe: httpx.AsyncClient) -> Result:
+        config = _sdk_config(args.sink, storage_dir, max_queue_size=BURST_QUEUE_SIZE)
+        result = Result(kind="burst-sdk", events=n, rss_before=_rss_now())
+        async with eventlog.open_event_logger(config) as log:
+            log_event = log.log_event
+            cpu0 = time.process_time()
+            t0 = time.monotonic()
+            for i in range(n):
+                log_event(NAME, {"a": 1, "b": 2.5, "c": True, "d": i, "e": 0.25})
+            t_loop = time.monotonic()
+            cpu_loop = time.process_time()
+            ticker.since = trio.current_time()
+        t_exit = time.monotonic()
+        cpu_exit = time.process_time()
+        result.at_exit = (await _counts(probe)).distinct
+        result.stats = _int_stats(log.stats)
+        result.emit_seconds = t_loop - t0
+        result.exit_seconds = t_exit - t_loop
+        result.cpu_seconds = cpu_exit - cpu0
+        result.cpu_after_emit = cpu_exit - cpu_loop
+        result.started_at = t0
+        return result
+
+    return trio.run(_with_ticker, body, args)
+
+
+def _burst_floor(args: argparse.Namespace, kind: str) -> Result:
+    n: int = args.events
+    idle = kind == "burst-idle"
+
+    async def body(ticker: Ticker, probe: httpx.AsyncClient) -> Result:
+        result = Result(kind=kind, events=0 if idle else n, rss_before=_rss_now())
+        async with httpx.AsyncClient(base_url=args.sink, timeout=30) as client:
+            floor = _FloorSender(client)
+            append = floor.queue.append
+            now = time.time
+            cpu0 = time.process_time()
+            t0 = time.monotonic()
+            for i in range(n):
+                append((NAME, {"a": 1, "b": 2.5, "c": True, "d": i, "e": 0.25}, now()))
+            t_loop = time.monotonic()
+            cpu_loop = time.process_time()
+            ticker.since = trio.current_time()
+            if idle:
+                await trio.sleep(args.idle_seconds)
+            else:
+                await floor.send(all_of_it=True)
+            t_exit = time.monotonic()
+            cpu_exit = time.process_time()
+        result.at_exit = (await _counts(probe)).distinct
+        result.emit_seconds = t_loop - t0
+        result.exit_seconds = t_exit - t_loop
+        result.cpu_seconds = cpu_exit - cpu0
+        result.cpu_after_emit = cpu_exit - cpu_loop
+        result.started_at = t0
+        if floor.failures:
+            result.error = f"{floor.failures} POSTs failed"
+        return result
+
+    return trio.run(_with_ticker, body, args)
+
+
+def _steady_sdk(args: argparse.Namespace, storage_dir: str, kind: str) -> Result:
+    async def body(ticker: Ticker, probe: httpx.AsyncClient) -> Result:
+        config = _sdk_config(args.sink, storage_dir, write_ahead=kind == "steady-wa")
+        result = Result(kind=kind, rss_before=_rss_now())
+        async with eventlog.open_event_logger(config) as log:
+            cpu0 = time.process_time()
+            t0 = time.monotonic()
+            ticker.since = trio.current_time()
+            result.events = await _emit_steady(log.log_event, args.rate, args.seconds)
+            t_loop = time.monotonic()
+            cpu_loop = time.process_time()
+        t_exit = time.monotonic()
+        cpu_exit = time.process_time()
+        result.at_exit = (await _counts(probe)).distinct
+        result.stats = _int_stats(log.stats)
+        result.emit_seconds = t_loop - t0
+        result.exit_seconds = t_exit - t_loop
+        result.cpu_seconds = cpu_exit - cpu0
+        result.cpu_after_emit = cpu_exit - cpu_loop
+        result.started_at = t0
+        return result
+
+    return trio.run(_with_ticker, body, args)
+
+
+def _steady_floor(args: argparse.Namespace, kind: str) -> Result:
+    idle = kind == "steady-idle"
+
+    async def body(ticker: Ticker, probe: httpx.AsyncClient) -> Result:
+        result = Result(kind=kind, rss_before=_rss_now())
+        async with httpx.AsyncClient(base_url=args.sink, timeout=30) as client:
+            floor = _FloorSender(client)
+            ready = trio.Event()
+            done = False
+
+            def after_tick() -> None:
+                if len(floor.queue) >= FLOOR_BATCH:
+                    ready.set()
+
+            async def sender() -> None:
+                nonlocal ready
+                while not done:
+                    await ready.wait()
+                    ready = trio.Event()
+                    await floor.send(all_of_it=False)
+
+            cpu0 = time.process_time()
+            t0 = time.monotonic()
+            ticker.since = trio.current_time()
+            async with trio.open_nursery() as nursery:
+                if idle:
+                    # Bounded, as a logger's queue is while it keeps up: a deque
+                    # of every event would make the collector's full passes
+                    # ever longer and the baseline's ticker late.
+                    floor.queue = deque(maxlen=FLOOR_BATCH)
+                    emitted = await _emit_steady(floor.append, args.rate, args.seconds)
+                    floor.queue.clear()
+                    t_loop = time.monotonic()
+                    cpu_loop = time.process_time()
+                else:
+                    nursery.start_soon(sender)
+                    emitted = await _emit_steady(floor.append, args.rate, args.seconds, after_tick)
+                    t_loop = time.monotonic()
+                    cpu_loop = time.process_time()
+                    done = True
+                    ready.set()
+                # The sender finishes the chunk in flight; the rest is sent here.
+            await floor.send(all_of_it=True)
+            t_exit = time.monotonic()
+            cpu_exit = time.process_time()
+        result.events = 0 if idle else emitted
+        result.at_exit = (await _counts(probe)).distinct
+        result.emit_seconds = t_loop - t0
+        result.exit_seconds = t_exit - t_loop
+        result.cpu_seconds = cpu_exit - cpu0
+        result.cpu_after_emit = cpu_exit - cpu_loop
+        result.started_at = t0
+        if floor.failures:
+            result.error = f"{floor.failures} POSTs failed"
+        return result
+
+    return trio.run(_with_ticker, body, args)
+
+
+def _stages(args: argparse.Namespace) -> Result:
+    """Per-event cost of each export stage, in this one process."""
+    n: int = args.events
+    result = Result(kind="stages", events=n)
+    stages = Stages()
+    result.stages = stages
+    wall = time.time()
+    # What log_event queues: the name, a copy of the metadata, the wall time, no extra.
+    raws: list[tuple[str, dict[object, object], float, None]] = [
+        (NAME, _raw_metadata(i), wall + i * 1e-5, None) for i in range(n)
+    ]
+    chunks = [raws[i : i + FLOOR_BATCH] for i in range(0, n, FLOOR_BATCH)]
+    sdk_bodies: list[bytes] = []
+    try:
+        # Private API on purpose: the stage the logger runs in its background.
+        from eventlog._environment import ProcessFacts, detect_environment
+        from eventlog._transform import Transformer
+
+        transformer = Transformer(
+            _sdk_config(args.sink, tempfile.gettempdir()),
+            id_prefix=secrets.token_hex(10),
+            context=None,
+            env=detect_environment(),
+            process=ProcessFacts(opened_at=wall),
+        )
+        encoded: list[list[bytes]] = []
+        start = time.perf_counter()
+        sequence = 0
+        for chunk in chunks:
+            transformer.begin_batch()
+            payloads = []
+            for raw in chunk:
+                payloads.append(transformer.encode(raw, sequence))
+                sequence += 1
+            encoded.append(payloads)
+        stages.transform = (time.perf_counter() - start) / n
+        start = time.perf_counter()
+        sdk_bodies = [b"".join((b'{"events":[', b",".join(p), b"]}")) for p in encoded]
+        stages.join = (time.perf_counter() - start) / n
+        stages.sdk_body_bytes = sum(map(len, sdk_bodies)) // len(sdk_bodies)
+    except Exception as exc:  # noqa: BLE001 -- a changed private API must not stop the report
+        stages.error = f"transform stage unavailable: {type(exc).__name__}: {exc}"
+    prefix = secrets.token_hex(10)
+    start = time.perf_counter()
+    floor_bodies = [
+        _floor_body(prefix, i * FLOOR_BATCH, [(name, md, w) for name, md, w, _ in chunk])
+        for i, chunk in enumerate(chunks)
+    ]
+    stages.floor_encode = (time.perf_counter() - start) / n
+    stages.floor_body_bytes = sum(map(len, floor_bodies)) // len(floor_bodies)
+
+    async def post_all(bodies: list[bytes], headers: dict[str, str]) -> tuple[float, float]:
+        async with httpx.AsyncClient(base_url=args.sink, timeout=30) as client:
+            await client.post("/reset")
+            cpu0 = time.process_time()
+            start = time.perf_counter()
+            for body in bodies:
+                await client.post(PATH, content=body, headers=headers)
+            return (time.perf_counter() - start) / n, (time.process_time() - cpu0) / n
+
+    if sdk_bodies:
+        sdk_headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"eventlog-python/{eventlog.__version__} bench/0",
+            "x-service-name": "bench",
+        }
+        stages.sdk_post, stages.sdk_post_cpu = trio.run(post_all, sdk_bodies, sdk_headers)
+    stages.floor_post, stages.floor_post_cpu = trio.run(post_all, floor_bodies, _HEADERS)
+    result.peak_rss = _peak_rss()
+    return result
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one scenario and print its :class:`Result` as the last line of stdout."""
+    kind: str = args.child
+    try:
+        with tempfile.TemporaryDirectory(prefix="eventlog-e2e-") as storage_dir:
+            if kind == "burst-sdk":
+                result = _burst_sdk(args, storage_dir)
+            elif kind in ("burst-floor", "burst-idle"):
+                result = _burst_floor(args, kind)
+            elif kind in ("steady-sdk", "steady-wa"):
+                result = _steady_sdk(args, storage_dir, kind)
+            elif kind in ("steady-floor", "steady-idle"):
+                result = _steady_floor(args, kind)
+            elif kind == "stages":
+                result = _stages(args)
+            else:
+                raise ValueError(f"unknown scenario {kind!r}")
+    except Exception:  # noqa: BLE001 -- reported in the table, the benchmark goes on
+        result = Result(kind=kind, error=traceback.format_exc(limit=8))
+    sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
+
+
+# --- the parent side -----------------------------------------------------------------
+
+
+@final
+class Sink:
+    """A ``benchmarks.sink`` process; it exits when its standard input closes."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.sink", "--port", "0", "--latency", str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=_ROOT,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        self.port = int(line)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the sink has used so far (Linux; 0 elsewhere)."""
+        try:
+            with open(f"/proc/{self._process.pid}/stat", "rb") as file:
+                fields = file.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        """Close its standard input, so it exits; kill it if it does not."""
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        self._process.stdin.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process.stdout.close()
+
+
+_ROOT: Final = str(Path(__file__).resolve().parent.parent)
+
+
+def _child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_ENV)}
+
+
+def _run_child(kind: str, sink: Sink, params: Params, *, ticker: bool = True) -> Result:
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.e2e",
+        "--child",
+        kind,
+        "--sink",
+        sink.url,
+        "--events",
+        str(params.burst_events),
+        "--rate",
+        str(params.rate),
+        "--seconds",
+        str(params.seconds),
+        "--idle-seconds",
+        str(params.idle_seconds),
+    ]
+    if not ticker:
+        command.append("--no-ticker")
+    label = f"{kind}{' (50 ms)' if sink.latency else ''}{'' if ticker else ' (no ticker)'}"
+    print(f"  running {label} ...", file=sys.stderr, flush=True)
+    timeout = params.seconds + 180
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, cwd=_ROOT, env=_child_env(), timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return Result(kind=kind, error=f"no answer within {timeout:g}s")
+    lines = completed.stdout.decode(errors="replace").strip().splitlines()
+    try:
+        return msgspec.json.decode(lines[-1], type=Result)
+    except (IndexError, msgspec.DecodeError):
+        stderr = completed.stderr.decode(errors="replace").strip().splitlines()
+        return Result(
+            kind=kind,
+            error=f"exit status {completed.returncode}: " + " / ".join(stderr[-5:]),
+        )
+
+
+def _sdk_envelope(event_id: str, i: int) -> bytes:
+    """An envelope about the size of the logger's own (~560 bytes)."""
+    return (
+        b'{"event_type":"InternalEvent","event_data":{"event_id":"%s","event_name":"bench",'
+        b'"client_timestamp":"2026-01-01T00:00:00.000Z","session_id":"bench-session",'
+        b'"env":{"platform":"linux","arch":"x86_64","python_version":"3.11.7",'
+        b'"os_version":"6.1.0-13-amd64","is_ci":false,"package_managers":"pip",'
+        b'"runtimes":"python","deployment_environment":"unknown-linux"},'
+        b'"process":{"pid":12345,"uptime_s":%d.125,"rss_bytes":52428800},'
+        b'"service":{"name":"bench","version":"0"},'
+        b'"additional_metadata":"eyJhIjoxLCJiIjoyLjUsImMiOnRydWUsImQiOjcsImUiOjAuMjV9"}}'
+        % (event_id.encode(), i)
+    )
+
+
+class SinkCapacity(msgspec.Struct):
+    """Events per second the sink ingested from a raw-socket client."""
+
+    events: int
+    rate: float
+    cpu_per_event: float
+    distinct: int
+
+
+def _sink_capacity(sink: Sink, events: int) -> SinkCapacity:
+    """POST SDK-shaped batches over one keep-alive socket, as fast as the sink answers."""
+    prefix = secrets.token_hex(10)
+    requests: list[bytes] = []
+    for first in range(0, events, FLOOR_BATCH):
+        body = b'{"events":[%b]}' % b",".join(
+            _sdk_envelope(f"{prefix}{i:012x}", i)
+            for i in range(first, min(events, first + FLOOR_BATCH))
+        )
+        requests.append(
+            b"POST %b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%b" % (BATCH_PATH, len(body), body)
+        )
+    httpx.post(f"{sink.url}/reset")
+    cpu0 = sink.cpu_seconds()
+    with socket.create_connection(("127.0.0.1", sink.port)) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        start = time.perf_counter()
+        for request in requests:
+            conn.sendall(request)
+            answer = b""
+            while not answer.endswith(b"\r\n\r\n{}"):
+                data = conn.recv(65536)
+                if not data:
+                    raise ConnectionError("the sink closed the connection")
+                answer += data
+        elapsed = time.perf_counter() - start
+    cpu = sink.cpu_seconds() - cpu0
+    counts = msgspec.json.decode(httpx.get(f"{sink.url}/count").content, type=Counts)
+    httpx.post(f"{sink.url}/reset")
+    return SinkCapacity(
+        events=events, rate=events / elapsed, cpu_per_event=cpu / events, distinct=counts.distinct
+    )
+
+
+class Params(msgspec.Struct, frozen=True):
+    """The sizes of one run (``--quick`` shrinks them)."""
+
+    burst_events: int
+    rate: int
+    seconds: float
+    idle_seconds: float
+
+    @classmethod
+    def of(cls, *, quick: bool) -> Params:
+        if quick:
+            return cls(QUICK_BURST_EVENTS, STEADY_RATE, QUICK_STEADY_SECONDS, QUICK_IDLE_SECONDS)
+        return cls(BURST_EVENTS, STEADY_RATE, STEADY_SECONDS, IDLE_SECONDS)
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _num(value: float | None, fmt: str = ",.0f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _ratio(value: float | None, floor: float | None) -> str:
+    if value is None or not floor:
+        return "-"
+    return f"{value / floor:.2f}x"
+
+
+def _rate(result: Result) -> float | None:
+    if result.error or not result.deliver_seconds or not result.delivered:
+        return None
+    return result.delivered / result.deliver_seconds
+
+
+def _dropped(result: Result) -> int:
+    return sum(v for k, v in result.stats.items() if k.startswith("dropped_"))
+
+
+def _mib(value: int) -> float:
+    return value / (1 << 20)
+
+
+@final
+class Report:
+    """Collects the verdicts while printing the tables."""
+
+    def __init__(self) -> None:
+        self.targets: list[tuple[str, bool, str]] = []
+
+    def target(self, what: str, ok: bool, detail: str) -> str:
+        self.targets.append((what, ok, detail))
+        return _verdict(ok)
+
+    @staticmethod
+    def row(label: str, *cells: str) -> None:
+        print(f"{label:<40}" + "".join(f"{cell:>14}" for cell in cells))
+
+
+def _errors(results: dict[str, Result]) -> None:
+    for key, result in results.items():
+        if result.error:
+            print(f"!! {key}: {result.error.strip()}")
+
+
+def _burst_table(
+    report: Report,
+    title: str,
+    floor: Result,
+    sdk: Result,
+    impact: tuple[Result, Result, Result] | None,
+    *,
+    latency: bool,
+) -> None:
+    """The burst figures; ``impact``: the floor and SDK runs with the ticker, and its baseline."""
+    print(f"\n{title}")
+    report.row("", "floor", "SDK", "SDK/floor", "target")
+    floor_rate, sdk_rate = _rate(floor), _rate(sdk)
+    rate_ok = bool(floor_rate and sdk_rate and sdk_rate >= BURST_RATE_TARGET * floor_rate)
+    everything = sdk.delivered == sdk.events and sdk.events > 0
+    at_exit_ok = sdk.at_exit == sdk.events and sdk.events > 0
+    suffix = " (50 ms)" if latency else ""
+    report.row(
+        "events/s to the server",
+        _num(floor_rate),
+        _num(sdk_rate),
+        _ratio(sdk_rate, floor_rate),
+        ""
+        if latency
+        else report.target(
+            f"burst rate >= {BURST_RATE_TARGET:g}x floor",
+            rate_ok,
+            _ratio(sdk_rate, floor_rate),
+        ),
+    )
+    report.row(
+        "at the server when the block exited",
+        str(floor.at_exit),
+        str(sdk.at_exit),
+        "",
+        report.target(
+            f"burst{suffix}: all {sdk.events} at the server at block exit",
+            at_exit_ok,
+            f"{sdk.at_exit}/{sdk.events}",
+        ),
+    )
+    report.row("at the server in the end", str(floor.delivered), str(sdk.delivered), "")
+    report.row(
+        "seconds to the last event at the server",
+        _num(floor.deliver_seconds, ".2f"),
+        _num(sdk.deliver_seconds, ".2f"),
+        _ratio(sdk.deliver_seconds, floor.deliver_seconds),
+    )
+    report.row(
+        "emit loop seconds",
+        _num(floor.emit_seconds, ".3f"),
+        _num(sdk.emit_seconds, ".3f"),
+        _ratio(sdk.emit_seconds, floor.emit_seconds),
+    )
+    report.row(
+        "block exit / final sends, seconds",
+        _num(floor.exit_seconds, ".2f"),
+        _num(sdk.exit_seconds, ".2f"),
+        "",
+    )
+    report.row(
+        "CPU seconds (first event to exit)",
+        _num(floor.cpu_seconds, ".2f"),
+        _num(sdk.cpu_seconds, ".2f"),
+        _ratio(sdk.cpu_seconds, floor.cpu_seconds),
+    )
+    n = max(sdk.events, 1)
+    floor_bg = floor.cpu_after_emit / max(floor.events, 1) * 1e6
+    sdk_bg = sdk.cpu_after_emit / n * 1e6
+    cpu_ok = floor_bg > 0 and everything and sdk_bg <= CPU_TARGET_RATIO * floor_bg
+    report.row(
+        "background CPU µs/event (after loop)",
+        _num(floor_bg, ".2f"),
+        _num(sdk_bg, ".2f"),
+        _ratio(sdk_bg, floor_bg),
+        ""
+        if latency
+        else report.target(
+            f"burst background CPU/event <= {CPU_TARGET_RATIO:g}x floor, all delivered",
+            cpu_ok,
+            f"{sdk_bg:.1f} vs {floor_bg:.1f} µs/event, {_ratio(sdk_bg, floor_bg)}",
+        ),
+    )
+    rss_ok = sdk.peak_rss <= RSS_TARGET * floor.peak_rss
+    report.row(
+        "peak RSS MiB",
+        _num(_mib(floor.peak_rss), ".1f"),
+        _num(_mib(sdk.peak_rss), ".1f"),
+        _ratio(sdk.peak_rss, floor.peak_rss),
+        ""
+        if latency
+        else report.target(
+            f"burst peak RSS <= {RSS_TARGET:g}x floor", rss_ok, _ratio(sdk.peak_rss, floor.peak_rss)
+        ),
+    )
+    report.row(
+        "  growth over RSS before the burst",
+        _num(_mib(floor.peak_rss - floor.rss_before), ".1f"),
+        _num(_mib(sdk.peak_rss - sdk.rss_before), ".1f"),
+        _ratio(sdk.peak_rss - sdk.rss_before, floor.peak_rss - floor.rss_before),
+    )
+    report.row("POSTs received by the server", str(floor.requests), str(sdk.requests), "")
+    if impact is not None:
+        print("host impact, separate runs with the ticker (lateness after the loop):")
+        _ticker_rows(report, f"burst{suffix}", *impact)
+    if sdk.stats:
+        print("SDK stats: " + _stats_line(sdk.stats))
+
+
+def _stats_line(stats: dict[str, int]) -> str:
+    keep = ("emitted", "exported", "export_failures", "spooled", "spool_events", "queue_depth")
+    parts = [f"{k}={stats[k]}" for k in keep if k in stats]
+    parts += [f"{k}={v}" for k, v in stats.items() if k.startswith("dropped_") and v]
+    return ", ".join(parts)
+
+
+def _ticker_rows(
+    report: Report, what: str, floor: Result | None, sdk: Result, idle: Result
+) -> None:
+    if sdk.ticker is None or idle.ticker is None:
+        return
+    base, run = idle.ticker, sdk.ticker
+    max_ok = run.max <= base.max + TICK_MAX_SLACK
+    p99_ok = run.p99 <= base.p99 + TICK_P99_SLACK
+    f = floor.ticker if floor is not None else None
+    report.row(
+        "ticker max lateness ms (baseline)",
+        _num(f.max * 1e3 if f else None, ".2f"),
+        _num(run.max * 1e3, ".2f"),
+        f"({base.max * 1e3:.2f})",
+        report.target(
+            f"{what}: ticker max <= baseline + {TICK_MAX_SLACK * 1e3:g} ms",
+            max_ok,
+            f"{run.max * 1e3:.2f} vs {base.max * 1e3:.2f} ms",
+        ),
+    )
+    report.row(
+        "ticker p99 lateness ms (baseline)",
+        _num(f.p99 * 1e3 if f else None, ".2f"),
+        _num(run.p99 * 1e3, ".2f"),
+        f"({base.p99 * 1e3:.2f})",
+        report.target(
+            f"{what}: ticker p99 <= baseline + {TICK_P99_SLACK * 1e3:g} ms",
+            p99_ok,
+            f"{run.p99 * 1e3:.2f} vs {base.p99 * 1e3:.2f} ms",
+        ),
+    )
+
+
+def _steady_table(
+    report: Report, params: Params, floor: Result, runs: list[tuple[str, Result]], idle: Result
+) -> None:
+    print(
+        f"\nsteady: {params.rate:,} events/s spread evenly for {params.seconds:g} s "
+        f"({int(params.rate * params.seconds):,} events), then the block exits; default Config"
+    )
+    report.row("", "floor", *(label for label, _ in runs))
+    cells: dict[str, list[str]] = {}
+
+    def add(label: str, value: Callable[[Result], str]) -> None:
+        cells[label] = [value(floor), *(value(r) for _, r in runs)]
+
+    add("emitted", lambda r: str(r.events))
+    add("delivered (distinct at the server)", lambda r: str(r.delivered))
+    add("dropped (all dropped_* counters)", lambda r: str(_dropped(r)) if r.stats else "-")
+    add("spooled", lambda r: str(r.stats.get("spooled", "-")) if r.stats else "-")
+    add("spool_events at exit", lambda r: str(r.stats.get("spool_events", "-")) if r.stats else "-")
+    add("shutdown seconds", lambda r: _num(r.exit_seconds, ".3f"))
+    add("POSTs received by the server", lambda r: str(r.requests))
+    add("CPU seconds while emitting", lambda r: _num(r.cpu_seconds - r.cpu_after_emit, ".2f"))
+    add("CPU seconds of the shutdown", lambda r: _num(r.cpu_after_emit, ".2f"))
+    idle_emit_cpu = idle.cpu_seconds - idle.cpu_after_emit
+
+    def cpu_per_event(r: Result) -> str:
+        if not r.events:
+            return "-"
+        return _num((r.cpu_seconds - idle_emit_cpu) / r.events * 1e6, ".2f")
+
+    # The baseline has no shutdown: the SDK's includes the work it left for then.
+    add("CPU µs/event (both) above the baseline", cpu_per_event)
+    add("ticker max lateness ms", lambda r: _num(r.ticker.max * 1e3 if r.ticker else None, ".2f"))
+    add("ticker p99 lateness ms", lambda r: _num(r.ticker.p99 * 1e3 if r.ticker else None, ".2f"))
+    for label, row in cells.items():
+        report.row(label, *row)
+    base = idle.ticker
+    print(
+        f"baseline (same ticker and emitter, a deque instead of a logger): "
+        f"CPU {idle_emit_cpu:.2f} s, ticker max {base.max * 1e3 if base else 0:.2f} ms, "
+        f"p99 {base.p99 * 1e3 if base else 0:.2f} ms"
+    )
+    for label, result in runs:
+        if result.error:
+            continue
+        # Both: in write-ahead mode, events never tried stay in the spool
+        # without counting in ``spooled``.
+        spooled = result.stats.get("spooled", 0)
+        left = result.stats.get("spool_events", 0)
+        lossless = result.delivered == result.events and _dropped(result) == 0
+        report.target(
+            f"steady {label}: 0 dropped, 0 spooled, all delivered",
+            lossless and spooled == 0 and left == 0,
+            f"{result.delivered}/{result.events} delivered, {_dropped(result)} dropped, "
+            f"{spooled} spooled, {left} in the spool at exit",
+        )
+        if "50 ms" not in label:
+            report.target(
+                f"steady {label}: shutdown < {SHUTDOWN_TARGET:g} s",
+                result.exit_seconds < SHUTDOWN_TARGET,
+                f"{result.exit_seconds:.3f} s",
+            )
+        if base is not None and result.ticker is not None:
+            report.target(
+                f"steady {label}: ticker max <= baseline + {TICK_MAX_SLACK * 1e3:g} ms",
+                result.ticker.max <= base.max + TICK_MAX_SLACK,
+                f"{result.ticker.max * 1e3:.2f} vs {base.max * 1e3:.2f} ms",
+            )
+            report.target(
+                f"steady {label}: ticker p99 <= baseline + {TICK_P99_SLACK * 1e3:g} ms",
+                result.ticker.p99 <= base.p99 + TICK_P99_SLACK,
+                f"{result.ticker.p99 * 1e3:.2f} vs {base.p99 * 1e3:.2f} ms",
+            )
+        if result.stats:
+            print(f"{label} stats: " + _stats_line(result.stats))
+
+
+def _stages_table(stages: Result) -> None:
+    s = stages.stages
+    print(
+        f"\nstages, in one process: µs per event over {stages.events:,} events in "
+        f"chunks of {FLOOR_BATCH} (POST: sequential, to the sink answering at once)"
+    )
+    if s is None:
+        return
+    print(f"{'':<40}{'SDK':>14}{'floor':>14}{'SDK/floor':>14}")
+
+    def us(value: float | None) -> str:
+        return _num(None if value is None else value * 1e6, ".2f")
+
+    print(f"{'transform (Transformer.encode)':<40}{us(s.transform):>14}")
+    print(f"{'body join':<40}{us(s.join):>14}")
+    encode = None if s.transform is None or s.join is None else s.transform + s.join
+    print(
+        f"{'  encode total (floor: msgspec.encode)':<40}{us(encode):>14}{us(s.floor_encode):>14}"
+        f"{_ratio(encode, s.floor_encode):>14}"
+    )
+    print(
+        f"{'POST through httpx, wall':<40}{us(s.sdk_post):>14}{us(s.floor_post):>14}"
+        f"{_ratio(s.sdk_post, s.floor_post):>14}"
+    )
+    print(
+        f"{'POST through httpx, CPU':<40}{us(s.sdk_post_cpu):>14}{us(s.floor_post_cpu):>14}"
+        f"{_ratio(s.sdk_post_cpu, s.floor_post_cpu):>14}"
+    )
+    print(
+        f"{'body bytes per POST':<40}{s.sdk_body_bytes:>14,}{s.floor_body_bytes:>14,}"
+        f"{_ratio(s.sdk_body_bytes, s.floor_body_bytes):>14}"
+    )
+    if s.error:
+        print(f"!! {s.error}")
+
+
+def run(*, quick: bool = False) -> None:
+    """Run every scenario, each in a fresh process, and print the tables."""
+    params = Params.of(quick=quick)
+    started = time.perf_counter()
+    fast, slow = Sink(0.0), Sink(LATENCY)
+    results: dict[str, Result] = {}
+    try:
+        print(
+            f"\nend-to-end: eventlog {eventlog.__version__}, Python {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs; each scenario in a fresh process"
+            + (" (--quick: smaller runs)" if quick else "")
+        )
+        print(
+            "server: benchmarks/sink.py on 127.0.0.1 in another process "
+            f"(one answering at once, one {LATENCY * 1e3:g} ms late)"
+        )
+        try:
+            capacity: SinkCapacity | None = _sink_capacity(fast, params.burst_events)
+        except (OSError, httpx.HTTPError) as exc:
+            print(f"!! sink capacity check failed: {exc}")
+            capacity = None
+        # (key, scenario, sink, with the ticker)
+        plan: list[tuple[str, str, Sink, bool]] = [
+            ("burst-floor", "burst-floor", fast, False),
+            ("burst-sdk", "burst-sdk", fast, False),
+            ("burst-idle", "burst-idle", fast, True),
+            ("burst-floor-ticker", "burst-floor", fast, True),
+            ("burst-sdk-ticker", "burst-sdk", fast, True),
+            ("steady-idle", "steady-idle", fast, True),
+            ("steady-floor", "steady-floor", fast, True),
+            ("steady-sdk", "steady-sdk", fast, True),
+            ("steady-wa", "steady-wa", fast, True),
+            ("burst-floor-50ms", "burst-floor", slow, False),
+            ("burst-sdk-50ms", "burst-sdk", slow, False),
+            ("steady-sdk-50ms", "steady-sdk", slow, True),
+            ("stages", "stages", fast, False),
+        ]
+        for key, kind, sink, ticker in plan:
+            results[key] = _run_child(kind, sink, params, ticker=ticker)
+    finally:
+        fast.close()
+        slow.close()
+    elapsed = time.perf_counter() - started
+    report = Report()
+    _errors(results)
+    floor = results["burst-floor"]
+    if capacity is not None:
+        floor_rate = _rate(floor) or 0.0
+        ok = capacity.rate >= SINK_MARGIN * floor_rate and capacity.distinct == capacity.events
+        print(
+            f"sink capacity: {capacity.rate:,.0f} events/s of ~560-byte envelopes in POSTs of "
+            f"{FLOOR_BATCH} over one keep-alive connection ({capacity.cpu_per_event * 1e6:.2f} "
+            f"µs of sink CPU per event); "
+            + report.target(
+                f"sink ingests >= {SINK_MARGIN:g}x the floor's burst rate",
+                ok,
+                f"{capacity.rate:,.0f} vs {floor_rate:,.0f} events/s",
+            )
+        )
+    _burst_table(
+        report,
+        f"burst: {params.burst_events:,} events with 5 numeric fields logged in a loop, then the "
+        f"block exits (max_queue_size={BURST_QUEUE_SIZE}, default shutdown_timeout)",
+        floor,
+        results["burst-sdk"],
+        (results["burst-floor-ticker"], results["burst-sdk-ticker"], results["burst-idle"]),
+        latency=False,
+    )
+    _steady_table(
+        report,
+        params,
+        results["steady-floor"],
+        [
+            ("SDK", results["steady-sdk"]),
+            ("write-ahead", results["steady-wa"]),
+            ("SDK, 50 ms", results["steady-sdk-50ms"]),
+        ],
+        results["steady-idle"],
+    )
+    _burst_table(
+        report,
+        f"latency: the burst against a server answering {LATENCY * 1e3:g} ms late "
+        "(the floor still sends one POST at a time)",
+        results["burst-floor-50ms"],
+        results["burst-sdk-50ms"],
+        None,
+        latency=True,
+    )
+    _stages_table(results["stages"])
+    passed = sum(ok for _, ok, _ in report.targets)
+    print(f"\ntargets: {passed} of {len(report.targets)} met")
+    for what, ok, detail in report.targets:
+        print(f"  {_verdict(ok)}  {what}: {detail}")
+    print(f"(end-to-end part took {elapsed:.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m benchmarks.e2e [--quick]``, or one scenario with ``--child``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e")
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for development")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--sink", help=argparse.SUPPRESS)
+    parser.add_argument("--no-ticker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--events", type=int, default=BURST_EVENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=int, default=STEADY_RATE, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=STEADY_SECONDS, help=argparse.SUPPRESS)
+    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args)
+    else:
+        run(quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()
