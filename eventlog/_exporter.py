@@ -34,7 +34,7 @@ import msgspec
 from eventlog._clock import Clock, deadline_scope
 from eventlog._otlp import RETRYABLE as RETRYABLE_OTLP
 from eventlog._otlp import encode_request, parse_partial_success
-from eventlog._spool import Record, RecordState
+from eventlog._spool import RecordState
 from eventlog._version import __version__
 
 if TYPE_CHECKING:
@@ -438,27 +438,35 @@ class Exporter:
         if config.gzip:
             self._headers["Content-Encoding"] = "gzip"
 
-    async def send_chunk(self, chunk: Sequence[Record], report: ExportReport) -> bool:
-        """Post one chunk (one POST, plus a 401's resend and a 413's halves).
+    async def send_chunk(
+        self,
+        payloads: Sequence[bytes],
+        states: list[RecordState],
+        report: ExportReport,
+        start: int = 0,
+        end: int = -1,
+    ) -> bool:
+        """Post ``payloads[start:end]`` (one POST, plus a 401's resend and a 413's halves).
 
-        Marks each record ``ACKED``, ``DROPPED`` or ``FAILED`` (or leaves it
-        ``PENDING`` when it was never sent) and returns False if the chunk
-        failed: the caller then sends nothing more until its backoff.
+        Sets ``states[i]`` of each event to ``ACKED``, ``DROPPED`` or
+        ``FAILED`` (or leaves it ``PENDING`` when it was never sent) and
+        returns False if the chunk failed: the caller then sends nothing more
+        until its backoff.
         """
-        reply = await self._post(chunk)
+        if end < 0:
+            end = len(payloads)
+        count = end - start
+        reply = await self._post(payloads[start:end])
         outcome = reply.outcome
         if outcome is Outcome.SUCCESS:
             report.server_answered = True
-            for record in chunk:
-                record.state = RecordState.ACKED
+            states[start:end] = [RecordState.ACKED] * count
             if reply.rejected:
-                rejected = min(reply.rejected, len(chunk))
+                rejected = min(reply.rejected, count)
                 report.rejected += rejected
                 self._counters.dropped_permanent += rejected
-                logger.debug(
-                    "server rejected %d of %d events: %s", rejected, len(chunk), reply.context
-                )
-            logger.debug("exported %d events", len(chunk))
+                logger.debug("server rejected %d of %d events: %s", rejected, count, reply.context)
+            logger.debug("exported %d events", count)
             return True
         if outcome is Outcome.KILLED:
             report.killed = True
@@ -466,50 +474,48 @@ class Exporter:
             return False
         if outcome is Outcome.TOO_LARGE:
             report.server_answered = True
-            if len(chunk) == 1:
-                chunk[0].state = RecordState.DROPPED
+            if count == 1:
+                states[start] = RecordState.DROPPED
                 self._counters.dropped_permanent += 1
                 logger.debug("event dropped: too large to send alone (%s)", reply.context)
                 return True
-            half = len(chunk) // 2
-            logger.debug("413 for %d events; sending two halves", len(chunk))
-            return await self.send_chunk(chunk[:half], report) and await self.send_chunk(
-                chunk[half:], report
-            )
+            half = start + count // 2
+            logger.debug("413 for %d events; sending two halves", count)
+            return await self.send_chunk(
+                payloads, states, report, start, half
+            ) and await self.send_chunk(payloads, states, report, half, end)
         if outcome is Outcome.UNAUTHORIZED and self._otlp:
             # OTLP: a 401 that persisted without auth is final, like other 4xx.
             outcome = Outcome.PERMANENT
         if outcome is Outcome.PERMANENT:
             report.server_answered = True
-            for record in chunk:
-                record.state = RecordState.DROPPED
-            self._counters.dropped_permanent += len(chunk)
-            logger.debug("server refused %d events for good: %s", len(chunk), reply.context)
+            states[start:end] = [RecordState.DROPPED] * count
+            self._counters.dropped_permanent += count
+            logger.debug("server refused %d events for good: %s", count, reply.context)
             return True
         # RETRYABLE, and a 401 that persisted without auth.
-        for record in chunk:
-            record.state = RecordState.FAILED
+        states[start:end] = [RecordState.FAILED] * count
         report.failed_posts += 1
         report.context = reply.context
         if reply.retry_after is not None:
             report.retry_after = reply.retry_after
         self._counters.export_failures += 1
-        logger.debug("POST of %d events failed: %s", len(chunk), reply.context)
+        logger.debug("POST of %d events failed: %s", count, reply.context)
         return False
 
-    async def _post(self, chunk: Sequence[Record]) -> _Reply:
-        """One POST of ``chunk``, resent once without auth after a 401."""
+    async def _post(self, payloads: Sequence[bytes]) -> _Reply:
+        """One POST of ``payloads``, resent once without auth after a 401."""
         if self.is_killed():
             return _Reply(Outcome.KILLED)
         if self._otlp:
             body = encode_request(
-                [r.payload for r in chunk],
+                payloads,
                 service_name=self._config.service_name,
                 service_version=self._config.service_version,
                 now=self._clock.wall_time(),
             )
         else:
-            body = b"".join((_BODY_HEAD, b",".join(r.payload for r in chunk), _BODY_TAIL))
+            body = b"".join((_BODY_HEAD, b",".join(payloads), _BODY_TAIL))
         if self._config.gzip:
             body = gzip.compress(body, compresslevel=6)
         auth = None if self._auth is None else self._auth()

@@ -83,15 +83,25 @@ _DRAIN: Final = 2
 
 @final
 class _Chunk:
-    """One POST's worth of records and what settling them needs to know."""
+    """One POST's worth of events and what settling them needs to know."""
 
-    __slots__ = ("epoch", "exporter", "first", "kind", "probe", "records")
+    __slots__ = ("epoch", "exporter", "first", "kind", "payloads", "probe", "records", "states")
 
     def __init__(
-        self, kind: int, records: list[Record], first: int, exporter: Exporter, epoch: int
+        self,
+        kind: int,
+        payloads: list[bytes],
+        records: list[Record] | None,
+        first: int,
+        exporter: Exporter,
+        epoch: int,
     ) -> None:
         self.kind = kind
+        self.payloads = payloads
+        # The spool's records of a FRESH or DRAIN chunk; a LIVE chunk has
+        # none until some of its events need one (to be spooled).
         self.records = records
+        self.states = [RecordState.PENDING] * len(payloads)
         # The queue position of its first event (LIVE, FRESH), for flush();
         # -1 for a drain chunk, which flush() does not wait for.
         self.first = first
@@ -100,6 +110,12 @@ class _Chunk:
         # only if no failure came meanwhile.
         self.epoch = epoch
         self.probe = False
+
+    @classmethod
+    def of_records(
+        cls, kind: int, records: list[Record], first: int, exporter: Exporter, epoch: int
+    ) -> _Chunk:
+        return cls(kind, [r.payload for r in records], records, first, exporter, epoch)
 
 
 @final
@@ -247,11 +263,12 @@ class Pipeline:
     async def spool_leftovers(self) -> None:
         """Write what is still queued to the spool, a chunk at a time, for shutdown."""
         while self.queue:
-            chunk = self._take_chunk()
-            if chunk:
-                self._counters.spooled += len(chunk)
-                self._spool.append(chunk)
-                logger.debug("shutdown: %d queued events spooled for the next run", len(chunk))
+            first = self.taken
+            payloads = self._take_chunk()
+            if payloads:
+                self._counters.spooled += len(payloads)
+                self._spool.append([Record(p, sequence=first) for p in payloads])
+                logger.debug("shutdown: %d queued events spooled for the next run", len(payloads))
             await anyio.lowlevel.checkpoint()
 
     # -- the processor -----------------------------------------------------------
@@ -356,52 +373,58 @@ class Pipeline:
         return self._spool.has_retries()
 
     async def _post_live(self, *, probe: bool = False) -> None:
-        records, first = await self._take_live()
-        if not records:
+        chunk = await self._take_live()
+        if chunk is None:
             self._notify_progress()  # every event was invalid: settled already
         else:
-            kind = _FRESH if self._write_ahead else _LIVE
-            self._post(
-                _Chunk(kind, records, first, self._exporter, self._failure_epoch), probe=probe
-            )
+            self._post(chunk, probe=probe)
         self._next_export = self._clock.monotonic() + self.config.scheduled_delay
+        # One chunk of CPU work per step: the application (and the POSTs) run
+        # before the next chunk is encoded. After _post: the chunk is the POST
+        # task's to settle now, even if this checkpoint is cancelled.
+        await anyio.lowlevel.checkpoint()
 
     async def _spool_live(self) -> None:
         """A backoff is pending: the next live chunk goes to the spool unsent."""
-        records, first = await self._take_live()
-        self._unsettled.pop(first, None)
-        self._counters.spooled += len(records)
-        if self._write_ahead:
-            # Already on disk: now they wait there for the retry like any other.
-            for record in records:
-                record.fresh = False
-        elif records:
-            self._spool.append(records)
+        chunk = await self._take_live()
+        if chunk is not None:
+            self._unsettled.pop(chunk.first, None)
+            self._counters.spooled += len(chunk.payloads)
+            if chunk.records is not None:
+                # Write-ahead: already on disk; now they wait there for the retry.
+                for record in chunk.records:
+                    record.fresh = False
+            else:
+                self._spool.append([Record(p, sequence=chunk.first) for p in chunk.payloads])
         self._next_export = self._clock.monotonic() + self.config.scheduled_delay
         self._notify_progress()
         await anyio.lowlevel.checkpoint()
 
-    async def _take_live(self) -> tuple[list[Record], int]:
+    async def _take_live(self) -> _Chunk | None:
         """The next live chunk: encoded off the queue, or committed records."""
-        size = self.config.max_export_batch_size
+        epoch = self._failure_epoch
         if not self._write_ahead:
             first = self.taken
-            records = self._take_chunk()
-            if records:
-                self._unsettled[first] = first
-            return records, first
+            payloads = self._take_chunk()
+            if not payloads:
+                return None
+            self._unsettled[first] = first
+            return _Chunk(_LIVE, payloads, None, first, self._exporter, epoch)
         if self.queue:
             # An export due now does not wait for the committer's window:
             # what is queued is committed first (on disk before any POST).
             await self._commit()
         fresh = self._fresh
-        records = [fresh.popleft() for _ in range(min(size, len(fresh)))]
-        first = records[0].sequence if records else self.taken
-        if records:
-            self._unsettled[first] = first
-        return records, first
+        if not fresh:
+            return None
+        records = [
+            fresh.popleft() for _ in range(min(self.config.max_export_batch_size, len(fresh)))
+        ]
+        first = records[0].sequence
+        self._unsettled[first] = first
+        return _Chunk.of_records(_FRESH, records, first, self._exporter, epoch)
 
-    def _take_chunk(self) -> list[Record]:
+    def _take_chunk(self) -> list[bytes]:
         """Encode up to one chunk off the queue; invalid events are counted here."""
         queue = self.queue
         popleft = queue.popleft
@@ -429,7 +452,7 @@ class Pipeline:
         records = self._spool.take_retries(self.config.max_export_batch_size)
         logger.debug("draining %d spooled events", len(records))
         self._drain_in_flight = True
-        return _Chunk(_DRAIN, records, -1, self._exporter, self._failure_epoch)
+        return _Chunk.of_records(_DRAIN, records, -1, self._exporter, self._failure_epoch)
 
     def _post(self, chunk: _Chunk, *, probe: bool = False) -> None:
         assert self._posts is not None
@@ -441,7 +464,7 @@ class Pipeline:
     async def _run_post(self, chunk: _Chunk) -> None:
         report = ExportReport()
         try:
-            await chunk.exporter.send_chunk(chunk.records, report)
+            await chunk.exporter.send_chunk(chunk.payloads, chunk.states, report)
         finally:
             # On cancellation too (shutdown budget spent): nothing in flight is
             # lost, it is settled into the spool.
@@ -469,7 +492,10 @@ class Pipeline:
         """Write-ahead: encode the queue and put it on disk (one write, one fsync)."""
         records: list[Record] = []
         while self.queue:
-            records += self._take_chunk()
+            first = self.taken
+            # The position of a sub-chunk's first event stands for each of its
+            # records: flush() waits for the lowest, which is never too early.
+            records += [Record(p, sequence=first) for p in self._take_chunk()]
             if self.queue:
                 await anyio.lowlevel.checkpoint()  # a long queue: a chunk of CPU at a time
         if not records:
@@ -496,24 +522,41 @@ class Pipeline:
         max_attempts = self.config.max_attempts
         acked = inherited = dropped = gave_up = 0
         keep: list[Record] = []
-        for record in chunk.records:
-            state = record.state
-            if state is RecordState.ACKED:
-                acked += 1
-                inherited += record.inherited
-                continue
-            if state is RecordState.DROPPED:
-                dropped += 1
-                continue
-            if state is RecordState.FAILED:
-                record.attempts += 1
-                if max_attempts is not None and record.attempts >= max_attempts:
-                    record.state = RecordState.DROPPED
-                    gave_up += 1
+        records = chunk.records
+        if records is None:
+            # A live chunk: records only for the events that stay.
+            states = chunk.states
+            acked = states.count(RecordState.ACKED)
+            dropped = states.count(RecordState.DROPPED)
+            if acked + dropped < len(states):
+                for payload, state in zip(chunk.payloads, states, strict=True):
+                    if state is RecordState.FAILED:
+                        if max_attempts is not None and max_attempts <= 1:
+                            gave_up += 1
+                            continue
+                        keep.append(Record(payload, 1, sequence=chunk.first))
+                    elif state is RecordState.PENDING:
+                        keep.append(Record(payload, sequence=chunk.first))
+        else:
+            for record, state in zip(records, chunk.states, strict=True):
+                if state is RecordState.ACKED:
+                    acked += 1
+                    inherited += record.inherited
+                    record.state = state
                     continue
-            record.state = RecordState.PENDING
-            record.fresh = False
-            keep.append(record)
+                if state is RecordState.DROPPED:
+                    dropped += 1
+                    record.state = state
+                    continue
+                if state is RecordState.FAILED:
+                    record.attempts += 1
+                    if max_attempts is not None and record.attempts >= max_attempts:
+                        record.state = RecordState.DROPPED
+                        gave_up += 1
+                        continue
+                record.state = RecordState.PENDING
+                record.fresh = False
+                keep.append(record)
         # OTLP partial success: acknowledged, yet refused (counted as dropped),
         # taken from this run's events first: the split is only known in total.
         own = acked - inherited

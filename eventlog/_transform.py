@@ -42,7 +42,6 @@ from eventlog._events import (
     second_bytes,
 )
 from eventlog._exceptions import InvalidEventError
-from eventlog._spool import Record
 
 if TYPE_CHECKING:
     from eventlog._config import Config
@@ -358,6 +357,8 @@ _EVENT_IDENTITY: Final = _EVENT_START + b'%b%012x","event_name":%b,"client_times
 # id prefix, sequence, name, second, millisecond, head, uptime (ms precision), middle
 _EVENT: Final = _EVENT_IDENTITY + b"%.3f%b"
 _PARTIAL_EVENT: Final = _EVENT_IDENTITY
+_EVENT_WITH_METADATA: Final = _EVENT + b',"additional_metadata":"%b"}}'
+_EVENT_WITHOUT_METADATA: Final = _EVENT + b"}}"
 _SEQUENCE_MASK: Final = 0xFFFFFFFFFFFF
 
 
@@ -484,16 +485,16 @@ class Transformer:
         raws: list[RawEvent],
         sequence: int,
         invalid: Callable[[RawEvent, Exception], None],
-    ) -> list[Record]:
-        """Encode a chunk of raw events, the ``sequence``-th onwards (0-based), into records.
+    ) -> list[bytes]:
+        """The envelopes of a chunk of raw events, the ``sequence``-th onwards (0-based).
 
         One call per chunk keeps the per-event work to what differs between
         events: the common event (a familiar name, plain metadata, no sample
         rate) is encoded inline; any other goes through :meth:`encode`. An
         event that cannot be encoded is handed to ``invalid`` and skipped.
         """
-        records: list[Record] = []
-        append = records.append
+        payloads: list[bytes] = []
+        append = payloads.append
         batch = self._batch
         names = self._names
         known = _KNOWN_KEYS
@@ -510,32 +511,26 @@ class Transformer:
             name_json = names.get(name)
             if inline and extra is None and name_json is not None:
                 if metadata is None:
-                    body = b"}}"
+                    encoded: bytes | None = b""
+                elif metadata.__class__ is not dict or not known.issuperset(metadata):
+                    encoded = None
                 else:
                     # check_metadata's fast path, inlined.
-                    if metadata.__class__ is not dict or not known.issuperset(metadata):
-                        body = None
+                    for value in metadata.values():
+                        cls = value.__class__
+                        if cls in plain or (cls is float and value - value == 0.0):  # type: ignore[operator]
+                            continue
+                        encoded = None
+                        break
                     else:
-                        for value in metadata.values():
-                            cls = value.__class__
-                            if cls in plain or (cls is float and value - value == 0.0):  # type: ignore[operator]
-                                continue
-                            body = None
-                            break
-                        else:
-                            body = (
-                                b',"additional_metadata":"%b"}}'
-                                % b2a_base64(encode(metadata), newline=False)
-                                if metadata
-                                else b"}}"
-                            )
-                if body is not None:
+                        encoded = b2a_base64(encode(metadata), newline=False) if metadata else b""
+                if encoded is not None:
                     millis = round(wall * 1_000_000) // 1000
                     whole, fraction = divmod(millis, 1000)
                     if whole != second:
                         second, second_text = whole, second_bytes(whole)
                     uptime = wall - start
-                    payload = _EVENT % (
+                    values = (
                         prefix,
                         sequence & _SEQUENCE_MASK,
                         name_json,
@@ -545,18 +540,19 @@ class Transformer:
                         uptime if uptime > 0.0 else 0.0,
                         middle,
                     )
-                    append(Record(payload + body, sequence=sequence - 1))
+                    if encoded:
+                        append(_EVENT_WITH_METADATA % (*values, encoded))
+                    else:
+                        append(_EVENT_WITHOUT_METADATA % values)
                     continue
             self._second, self._second_text = second, second_text
             try:
-                payload = self.encode(raw, sequence)
+                append(self.encode(raw, sequence))
             except Exception as exc:  # noqa: BLE001 -- counted by the caller, one event lost
                 invalid(raw, exc)
-            else:
-                append(Record(payload, sequence=sequence - 1))
             second, second_text = self._second, self._second_text
         self._second, self._second_text = second, second_text
-        return records
+        return payloads
 
     def encode(self, raw: RawEvent, sequence: int) -> bytes:
         """Validate ``raw`` and return its envelope as JSON bytes.
