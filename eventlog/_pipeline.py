@@ -79,6 +79,8 @@ logger = logging.getLogger("eventlog")
 _LIVE: Final = 0
 _FRESH: Final = 1
 _DRAIN: Final = 2
+# Events encoded between two checkpoints: a fraction of a millisecond of CPU.
+_ENCODE_STEP: Final = 50
 
 
 @final
@@ -264,7 +266,7 @@ class Pipeline:
         """Write what is still queued to the spool, a chunk at a time, for shutdown."""
         while self.queue:
             first = self.taken
-            payloads = self._take_chunk()
+            payloads = await self._take_chunk()
             if payloads:
                 self._counters.spooled += len(payloads)
                 self._spool.append([Record(p, sequence=first) for p in payloads])
@@ -405,7 +407,7 @@ class Pipeline:
         epoch = self._failure_epoch
         if not self._write_ahead:
             first = self.taken
-            payloads = self._take_chunk()
+            payloads = await self._take_chunk()
             if not payloads:
                 return None
             self._unsettled[first] = first
@@ -424,18 +426,44 @@ class Pipeline:
         self._unsettled[first] = first
         return _Chunk.of_records(_FRESH, records, first, self._exporter, epoch)
 
-    def _take_chunk(self) -> list[bytes]:
-        """Encode up to one chunk off the queue; invalid events are counted here."""
+    async def _take_chunk(self) -> list[bytes]:
+        """Encode up to one chunk off the queue; invalid events are counted here.
+
+        Encoded a slice at a time, with a checkpoint between slices, so the
+        application's tasks never wait for a whole chunk's worth of CPU. The
+        events are safe if a checkpoint is cancelled (the shutdown budget ran
+        out): those encoded go to the spool, the others back to the queue.
+        """
         queue = self.queue
         popleft = queue.popleft
         # popleft, not slicing: worker threads may append meanwhile.
         raws = [popleft() for _ in range(min(self.config.max_export_batch_size, len(queue)))]
         if not raws:
             return []
-        self._transformer.begin_batch()
+        transformer = self._transformer
+        transformer.begin_batch()
         first = self.taken
         self.taken += len(raws)
-        return self._transformer.encode_chunk(raws, first, self._count_invalid)
+        payloads: list[bytes] = []
+        for offset in range(0, len(raws), _ENCODE_STEP):
+            if offset:
+                try:
+                    await anyio.lowlevel.checkpoint()
+                except BaseException:
+                    self._rescue(payloads, raws[offset:], first)
+                    raise
+            payloads += transformer.encode_chunk(
+                raws[offset : offset + _ENCODE_STEP], first + offset, self._count_invalid
+            )
+        return payloads
+
+    def _rescue(self, payloads: list[bytes], rest: list[RawEvent], first: int) -> None:
+        """A chunk interrupted while encoding: nothing of it may be lost."""
+        self.queue.extendleft(reversed(rest))
+        self.taken -= len(rest)
+        if payloads:
+            self._counters.spooled += len(payloads)
+            self._spool.append([Record(p, sequence=first) for p in payloads])
 
     def _count_invalid(self, raw: RawEvent, exc: Exception) -> None:
         self._counters.count_invalid()
@@ -495,7 +523,7 @@ class Pipeline:
             first = self.taken
             # The position of a sub-chunk's first event stands for each of its
             # records: flush() waits for the lowest, which is never too early.
-            records += [Record(p, sequence=first) for p in self._take_chunk()]
+            records += [Record(p, sequence=first) for p in await self._take_chunk()]
             if self.queue:
                 await anyio.lowlevel.checkpoint()  # a long queue: a chunk of CPU at a time
         if not records:
