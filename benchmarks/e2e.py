@@ -11,7 +11,11 @@ temporary ``storage_dir``, ``service_name``, and for the bursts
 ``max_queue_size=131072``, so the queue can hold the whole burst); the
 environment's ``EVENTLOG_*``, ``OTEL_*`` and ``DO_NOT_TRACK`` variables are
 removed. Each figure is printed next to a floor or a baseline measured in
-the same run.
+the same run. The bursts and their baseline run ``REPEATS`` times (once with
+``--quick``), interleaved (floor, SDK, baseline, floor, SDK, ...), and each of
+their figures is the median over the runs: on a shared machine a single run
+varies by half. The steady runs are long enough to run once, but for their
+baseline, which runs before, between and after them.
 
 1. **sink capacity**: a raw-socket client posts SDK-shaped batches over one
    keep-alive connection, so the sink is shown not to be the bottleneck.
@@ -36,8 +40,8 @@ the same run.
    the event loop by itself). The baselines run the same ticker and the same
    emitter appending to a deque instead of logging, with no logger.
 6. **stages**: in one process, the cost per event of each stage of an
-   export (transform, body join, POST to the sink) next to the floor's
-   (``msgspec.json.encode``, POST).
+   export (transform of a chunk of 200, body join, POST to the sink) next to
+   the floor's (``msgspec.json.encode``, POST).
 
 Benchmarks are not tests: whatever they measure, they exit 0.
 """
@@ -51,6 +55,7 @@ import platform
 import resource
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,9 +89,12 @@ IDLE_SECONDS: Final = 3.0
 NAME: Final = "bench"
 PATH: Final = BATCH_PATH.decode()
 
+REPEATS: Final = 3
+"""Runs of each burst scenario and of the steady baseline; figures are their medians."""
 QUICK_BURST_EVENTS: Final = 20_000
 QUICK_STEADY_SECONDS: Final = 3.0
 QUICK_IDLE_SECONDS: Final = 1.0
+QUICK_REPEATS: Final = 1
 
 # Targets (issue 10): benchmark figures, not timed tests.
 BURST_RATE_TARGET: Final = 0.5
@@ -538,17 +546,22 @@ def _stages(args: argparse.Namespace) -> Result:
             env=detect_environment(),
             process=ProcessFacts(opened_at=wall),
         )
+        invalid: list[str] = []
+
+        def count_invalid(raw: object, exc: Exception) -> None:
+            invalid.append(f"{type(exc).__name__}: {exc}")
+
         encoded: list[list[bytes]] = []
         start = time.perf_counter()
         sequence = 0
+        # As the logger's background does it: one batch context, one call per chunk.
         for chunk in chunks:
             transformer.begin_batch()
-            payloads = []
-            for raw in chunk:
-                payloads.append(transformer.encode(raw, sequence))
-                sequence += 1
-            encoded.append(payloads)
+            encoded.append(transformer.encode_chunk(chunk, sequence, count_invalid))
+            sequence += len(chunk)
         stages.transform = (time.perf_counter() - start) / n
+        if invalid:
+            raise ValueError(f"{len(invalid)} events could not be encoded ({invalid[0]})")
         start = time.perf_counter()
         sdk_bodies = [b"".join((b'{"events":[', b",".join(p), b"]}")) for p in encoded]
         stages.join = (time.perf_counter() - start) / n
@@ -762,12 +775,19 @@ class Params(msgspec.Struct, frozen=True):
     rate: int
     seconds: float
     idle_seconds: float
+    repeats: int
 
     @classmethod
     def of(cls, *, quick: bool) -> Params:
         if quick:
-            return cls(QUICK_BURST_EVENTS, STEADY_RATE, QUICK_STEADY_SECONDS, QUICK_IDLE_SECONDS)
-        return cls(BURST_EVENTS, STEADY_RATE, STEADY_SECONDS, IDLE_SECONDS)
+            return cls(
+                QUICK_BURST_EVENTS,
+                STEADY_RATE,
+                QUICK_STEADY_SECONDS,
+                QUICK_IDLE_SECONDS,
+                QUICK_REPEATS,
+            )
+        return cls(BURST_EVENTS, STEADY_RATE, STEADY_SECONDS, IDLE_SECONDS, REPEATS)
 
 
 # --- the report ----------------------------------------------------------------------
@@ -1061,7 +1081,7 @@ def _stages_table(stages: Result) -> None:
     def us(value: float | None) -> str:
         return _num(None if value is None else value * 1e6, ".2f")
 
-    print(f"{'transform (Transformer.encode)':<40}{us(s.transform):>14}")
+    print(f"{'transform (Transformer.encode_chunk)':<40}{us(s.transform):>14}")
     print(f"{'body join':<40}{us(s.join):>14}")
     encode = None if s.transform is None or s.join is None else s.transform + s.join
     print(

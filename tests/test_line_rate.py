@@ -217,3 +217,36 @@ async def test_a_drain_and_a_steady_live_load_both_progress(
     assert max(lags) <= 0.05 + 0.02 + 1e-9
     assert (stats.exported, stats.replayed, stats.dropped_queue_full) == (1000, 1000, 0)
     assert unaccounted(stats) == 0
+
+
+async def test_the_shutdown_deadline_in_the_middle_of_a_chunk_loses_nothing(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The budget runs out while the last chunk is being encoded: nothing is lost.
+
+    The context callable runs when the chunk's encoding starts and moves the
+    clock past the shutdown deadline, so the cancellation lands between two
+    slices of the chunk: the encoded events are spooled, the others too.
+    """
+    calls: list[float] = []
+
+    def context() -> eventlog.EventContext:
+        calls.append(trio.current_time())
+        autojump_clock.jump(100.0)
+        return eventlog.EventContext(device_id="d")
+
+    transport = CapturingTransport()
+    config = make_config(max_export_batch_size=200, scheduled_delay=60.0, shutdown_timeout=0.5)
+    async with eventlog.open_event_logger(config, transport=transport, context=context) as log:
+        for i in range(199):
+            log.log_event("e", {"i": i})
+    stats = log.stats
+    assert calls == [0.0, 100.0]  # interrupted; the rest encoded when it is spooled
+    assert transport.requests == []
+    assert (stats.emitted, stats.spooled, stats.spool_events, stats.queue_depth) == (
+        199,
+        199,
+        199,
+        0,
+    )
+    assert unaccounted(stats) == 0

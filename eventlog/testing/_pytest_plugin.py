@@ -44,14 +44,16 @@ def event_transport() -> CapturingTransport:
 def event_config(tmp_path: Path) -> eventlog.Config:
     """The configuration of ``event_logger``: loopback URL, spool under ``tmp_path``.
 
-    Strict (invalid events raise), no jitter (exact backoff schedule), and
-    enabled whatever ``DO_NOT_TRACK`` says.
+    Strict (invalid events raise), no jitter (exact backoff schedule), one
+    POST at a time (batches reach the transport in the order they were
+    built), and enabled whatever ``DO_NOT_TRACK`` says.
     """
     return eventlog.Config(
         base_url="http://127.0.0.1:8787",
         storage_dir=str(tmp_path / "eventlog-spool"),
         service_name="pytest",
         backoff_jitter=0.0,
+        max_concurrent_exports=1,
         strict=True,
         enabled=True,
     )
