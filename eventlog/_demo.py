@@ -132,7 +132,8 @@ def _live_table(sessions: list[_Session], collector: Collector) -> Group:
             str(stats.emitted),
             str(stats.queue_depth),
             str(stats.spooled),
-            str(stats.exported),
+            # Its own events and those an earlier session left behind.
+            str(stats.exported + stats.replayed),
             str(stats.export_failures),
         )
     left = collector.faults.outage_left()
