@@ -61,3 +61,24 @@ def _fixup_module_metadata() -> None:
 
 _fixup_module_metadata()
 del _fixup_module_metadata
+
+
+def _import_anyio_backends() -> None:
+    # anyio imports the backend of the running event loop on its first use,
+    # about 25 ms of CPU: in open_event_logger, that would stall the
+    # application's loop before its block starts. Pay it here, at import time,
+    # for the event loops the program has already imported (never importing
+    # one it does not use: an asyncio program must not load trio).
+    import contextlib
+    import importlib
+    import sys
+
+    for library in ("trio", "asyncio"):
+        # If anyio ever moves it, it is simply loaded on first use, as before.
+        with contextlib.suppress(ImportError):
+            if library in sys.modules:
+                importlib.import_module(f"anyio._backends._{library}")
+
+
+_import_anyio_backends()
+del _import_anyio_backends
