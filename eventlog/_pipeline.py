@@ -396,6 +396,8 @@ class Pipeline:
                 # Write-ahead: already on disk; now they wait there for the retry.
                 for record in chunk.records:
                     record.fresh = False
+                    record.state = RecordState.PENDING
+                self._spool.rewind()
             else:
                 self._spool.append([Record(p, sequence=chunk.first) for p in chunk.payloads])
         self._next_export = self._clock.monotonic() + self.config.scheduled_delay
@@ -419,9 +421,13 @@ class Pipeline:
         fresh = self._fresh
         if not fresh:
             return None
-        records = [
-            fresh.popleft() for _ in range(min(self.config.max_export_batch_size, len(fresh)))
-        ]
+        taken = [fresh.popleft() for _ in range(min(self.config.max_export_batch_size, len(fresh)))]
+        # Evicted by the spool limits while they waited: counted there already.
+        records = [r for r in taken if r.state is not RecordState.DROPPED]
+        for record in records:
+            record.state = RecordState.SENDING  # the spool limits must not evict these now
+        if not records:
+            return None
         first = records[0].sequence
         self._unsettled[first] = first
         return _Chunk.of_records(_FRESH, records, first, self._exporter, epoch)

@@ -416,11 +416,6 @@ class Spool:
         """Why records are kept in memory instead of on disk now, or None."""
         return self.disabled or self._disk_problem
 
-    @property
-    def fresh_count(self) -> int:
-        """Write-ahead records not tried yet."""
-        return sum(1 for r in self.records if r.fresh)
-
     def has_retries(self) -> bool:
         """True if some record waits for a retry (not fresh, not being sent)."""
         if self._retry_scan >= len(self.records):

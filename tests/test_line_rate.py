@@ -250,3 +250,28 @@ async def test_the_shutdown_deadline_in_the_middle_of_a_chunk_loses_nothing(
         0,
     )
     assert unaccounted(stats) == 0
+
+
+async def test_write_ahead_events_committed_during_a_backoff_are_retried_with_the_rest(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Write-ahead: a chunk due while the backoff is pending stays on disk, then is retried."""
+    transport = CapturingTransport()
+    transport.fail_next(1, status=503)
+    config = make_config(
+        write_ahead=True, max_export_batch_size=3, base_backoff=10.0, max_backoff=10.0
+    )
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(3):
+            log.log_event("first", {"i": i})
+        await trio.sleep(1)  # posted at once (a full batch) and refused: retry at 10
+        for i in range(3):
+            log.log_event("second", {"i": i})
+        await trio.sleep(1)  # a full batch again: committed, no POST
+        assert len(transport.requests) == 1
+        assert (log.stats.spooled, log.stats.spool_events) == (6, 6)
+        await trio.sleep(20)
+        stats = log.stats
+    assert sorted(transport.event_names()) == ["first"] * 3 + ["second"] * 3
+    assert (stats.exported, stats.spool_events) == (6, 0)
+    assert unaccounted(stats) == 0
