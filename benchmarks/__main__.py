@@ -3,7 +3,8 @@
 Run from the repository root: ``python -m benchmarks [--quick]`` runs everything
 below and then the end-to-end benchmark (``benchmarks/e2e.py``);
 ``python -m benchmarks e2e [--quick]`` runs only the end-to-end part.
-``--quick`` shrinks the end-to-end runs (a 3 s steady run, a 20k burst) and
+``--quick`` shrinks the end-to-end runs (one run of each burst instead of the
+median of three, a 3 s steady run, a 20k burst) and
 repeats the log_event and flush measurements twice instead of seven times,
 for development.
 
