@@ -34,7 +34,7 @@ import msgspec
 from eventlog._clock import Clock, deadline_scope
 from eventlog._otlp import RETRYABLE as RETRYABLE_OTLP
 from eventlog._otlp import encode_request, parse_partial_success
-from eventlog._spool import RecordState
+from eventlog._records import RecordState
 from eventlog._version import __version__
 
 if TYPE_CHECKING:

@@ -30,10 +30,12 @@ import secrets
 import uuid
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
+from eventlog import _seams
 from eventlog._clock import Clock, SystemClock, deadline_scope, wall_time_function
 from eventlog._config import Config
 from eventlog._environment import ProcessFacts, detect_environment
@@ -42,9 +44,16 @@ from eventlog._exporter import AuthProbe, AuthProvider, Exporter, Killswitch, Ki
 from eventlog._http import HttpClients
 from eventlog._pipeline import Pipeline
 from eventlog._remote_config import BATCH_FIELDS, RemoteConfig
-from eventlog._replay import replay_earlier_runs
 from eventlog._sampling import KEEP, Sampler
-from eventlog._spool import FileOps, Spool, check_storage_dir
+from eventlog._spool import (
+    DEFAULT_SEGMENT_BYTES,
+    FileOps,
+    InlineRunner,
+    Spool,
+    ThreadRunner,
+    check_storage_dir,
+    take_over,
+)
 from eventlog._stats import Counters, Stats
 from eventlog._threads import LoopWaker
 from eventlog._transform import (
@@ -205,7 +214,7 @@ class EventLogger:
             emitted=self._pipeline.taken + depth,
             queue_depth=depth,
             spool_bytes=spool.size,
-            spool_events=len(spool.records),
+            spool_events=spool.events,
             spool_disabled=spool.problem,
         )
 
@@ -457,7 +466,6 @@ async def open_event_logger(
     context: ContextSource | None = None,
     clock: Clock | None = None,
     random: _random.Random | None = None,
-    _file_ops: FileOps | None = None,
 ) -> AsyncIterator[EventLogger]:
     """Open an event logger for the duration of the block.
 
@@ -490,7 +498,6 @@ async def open_event_logger(
             Default: :class:`~eventlog.SystemClock`, which follows the event
             loop, so trio's ``MockClock`` drives it.
         random: the source of sampling decisions and backoff jitter.
-        _file_ops: private; the spool's file operations (fault-injection tests).
 
     An unusable or unsafe ``config.storage_dir`` (below a regular file, a
     symlink, not a directory, another user's, writable by group or others)
@@ -528,9 +535,18 @@ async def open_event_logger(
     rng = _random.Random() if random is None else random
     counters = Counters()
     run_id = uuid.uuid4().hex
+    seams = _seams.current()
+    file_ops = seams.file_ops if seams.file_ops is not None else FileOps()
+    runner = seams.runner if seams.runner is not None else ThreadRunner()
+    # Reads get a thread of their own: a long read never holds up a commit.
+    reader = (
+        seams.reader
+        if seams.reader is not None
+        else (runner if isinstance(runner, InlineRunner) else ThreadRunner())
+    )
     spool_disabled: str | None = None
     try:
-        check_storage_dir(config.storage_dir)
+        await runner(partial(check_storage_dir, config.storage_dir))
     except ConfigError as exc:
         if config.strict:
             raise
@@ -543,10 +559,18 @@ async def open_event_logger(
         config.session_id,
         run_id,
         counters,
+        clock=clock,
+        ops=file_ops,
+        runner=runner,
+        reader=reader,
         max_bytes=config.max_spool_bytes,
         max_age=config.max_spool_age,
-        wall_time=clock.wall_time,
-        ops=_file_ops,
+        # What only memory can hold while the disk refuses it: a queue's worth,
+        # plus the chunks that were being posted.
+        memory_limit=config.max_queue_size
+        + config.max_concurrent_exports * config.max_export_batch_size,
+        segment_bytes=seams.segment_bytes or DEFAULT_SEGMENT_BYTES,
+        keep_active=config.write_ahead,
         disabled=spool_disabled,
     )
     # verify stays at its default (True): design §4, TLS verification is always on.
@@ -587,12 +611,15 @@ async def open_event_logger(
     )
     try:
         async with anyio.create_task_group() as tg:
+            await tg.start(spool.run)
             await tg.start(pipeline.run)
             tg.start_soon(clients.warm, config.endpoint)
             if config.write_ahead:
                 tg.start_soon(pipeline.run_committer)
             if spool_disabled is None:
-                tg.start_soon(replay_earlier_runs, spool, counters, pipeline.wake)
+                tg.start_soon(
+                    partial(take_over, spool, counters, pipeline.wake, ops=file_ops, runner=reader)
+                )
             token = _CURRENT.set(event_logger)
             try:
                 yield event_logger
@@ -621,5 +648,5 @@ async def open_event_logger(
     finally:
         with anyio.CancelScope(shield=True):
             await pipeline.spool_leftovers()
-        spool.close()
+            await spool.close()
         await clients.aclose()

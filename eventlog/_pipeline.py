@@ -59,7 +59,7 @@ from eventlog._backoff import backoff_delay
 from eventlog._clock import Clock, sleep, wait_event_until
 from eventlog._exceptions import InvalidEventError
 from eventlog._exporter import Exporter, ExportReport
-from eventlog._spool import Record, RecordState, Spool
+from eventlog._records import Record, RecordState
 
 if TYPE_CHECKING:
     import random
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
 
     from eventlog._config import Config
+    from eventlog._spool import Spool
     from eventlog._stats import Counters
     from eventlog._transform import RawEvent, Transformer
 
@@ -206,12 +207,14 @@ class Pipeline:
                 self._wake.set()
 
     async def flush(self, target: int) -> None:
-        """Return once the first ``target`` queued events are exported or spooled."""
+        """Return once the first ``target`` queued events are exported or on disk."""
         while self._settled_below() < target and not self._stopped.is_set():
             self._flush_requested = True
             progress = self._progress
             self._wake.set()
             await progress.wait()
+        # Spooled means written: the spool writes off the loop, after the hand-over.
+        await self._spool.written()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The batch processor task; returns after the final export on shutdown."""
@@ -269,7 +272,7 @@ class Pipeline:
             payloads = await self._take_chunk()
             if payloads:
                 self._counters.spooled += len(payloads)
-                self._spool.append([Record(p, sequence=first) for p in payloads])
+                self._spool.add([Record(p, sequence=first) for p in payloads])
                 logger.debug("shutdown: %d queued events spooled for the next run", len(payloads))
             await anyio.lowlevel.checkpoint()
 
@@ -292,7 +295,7 @@ class Pipeline:
                     # The backoff timer's retry is the one probe of a failing
                     # server: the oldest spooled chunk, else the next live one.
                     if not self._closing and self._retries_waiting():
-                        self._post(self._drain_chunk(), probe=True)
+                        await self._post_drain(probe=True)
                         continue
                     if self._live_waiting():
                         await self._post_live(probe=True)
@@ -304,7 +307,7 @@ class Pipeline:
             elif posting:
                 if not self._closing and self._drain_due(now):
                     # Before further live chunks, so a backlog is never starved.
-                    self._post(self._drain_chunk())
+                    await self._post_drain()
                     continue
                 if self._live_due(now):
                     await self._post_live()
@@ -394,12 +397,9 @@ class Pipeline:
             self._counters.spooled += len(chunk.payloads)
             if chunk.records is not None:
                 # Write-ahead: already on disk; now they wait there for the retry.
-                for record in chunk.records:
-                    record.fresh = False
-                    record.state = RecordState.PENDING
-                self._spool.rewind()
+                self._spool.settle(released=chunk.records)
             else:
-                self._spool.append([Record(p, sequence=chunk.first) for p in chunk.payloads])
+                self._spool.add([Record(p, sequence=chunk.first) for p in chunk.payloads])
         self._next_export = self._clock.monotonic() + self.config.scheduled_delay
         self._notify_progress()
         await anyio.lowlevel.checkpoint()
@@ -469,7 +469,7 @@ class Pipeline:
         self.taken -= len(rest)
         if payloads:
             self._counters.spooled += len(payloads)
-            self._spool.append([Record(p, sequence=first) for p in payloads])
+            self._spool.add([Record(p, sequence=first) for p in payloads])
 
     def _count_invalid(self, raw: RawEvent, exc: Exception) -> None:
         self._counters.count_invalid()
@@ -481,12 +481,22 @@ class Pipeline:
                 "event %s dropped: %s while encoding it", _shown_name(raw[0]), type(exc).__name__
             )
 
-    def _drain_chunk(self) -> _Chunk:
-        # Only called when the spool has retries, so never empty.
-        records = self._spool.take_retries(self.config.max_export_batch_size)
-        logger.debug("draining %d spooled events", len(records))
+    async def _post_drain(self, *, probe: bool = False) -> None:
+        """Post the oldest spooled records waiting for a retry (read off the loop if needed)."""
         self._drain_in_flight = True
-        return _Chunk.of_records(_DRAIN, records, -1, self._exporter, self._failure_epoch)
+        try:
+            records = await self._spool.take_retries(self.config.max_export_batch_size)
+        except BaseException:
+            self._drain_in_flight = False
+            raise
+        if not records:
+            self._drain_in_flight = False
+            return
+        logger.debug("draining %d spooled events", len(records))
+        self._post(
+            _Chunk.of_records(_DRAIN, records, -1, self._exporter, self._failure_epoch),
+            probe=probe,
+        )
 
     def _post(self, chunk: _Chunk, *, probe: bool = False) -> None:
         assert self._posts is not None
@@ -534,9 +544,9 @@ class Pipeline:
                 await anyio.lowlevel.checkpoint()  # a long queue: a chunk of CPU at a time
         if not records:
             return
-        for record in records:
-            record.fresh = True
-        self._spool.append(records)
+        # On disk (fsync'd) before any of them is posted; should the disk
+        # refuse them, they are posted all the same, from memory.
+        await self._spool.commit(records)
         self._fresh.extend(records)
         logger.debug("committed %d events to the spool", len(records))
 
@@ -572,25 +582,30 @@ class Pipeline:
                     elif state is RecordState.PENDING:
                         keep.append(Record(payload, sequence=chunk.first))
         else:
+            done: list[Record] = []
+            failed: list[Record] = []
             for record, state in zip(records, chunk.states, strict=True):
                 if state is RecordState.ACKED:
                     acked += 1
                     inherited += record.inherited
                     record.state = state
-                    continue
-                if state is RecordState.DROPPED:
+                    done.append(record)
+                elif state is RecordState.DROPPED:
                     dropped += 1
                     record.state = state
-                    continue
-                if state is RecordState.FAILED:
+                    done.append(record)
+                elif state is RecordState.FAILED:
                     record.attempts += 1
                     if max_attempts is not None and record.attempts >= max_attempts:
                         record.state = RecordState.DROPPED
                         gave_up += 1
-                        continue
-                record.state = RecordState.PENDING
-                record.fresh = False
-                keep.append(record)
+                        done.append(record)
+                    else:
+                        failed.append(record)
+                else:
+                    keep.append(record)
+            self._spool.settle(done=done, failed=failed, released=keep)
+            keep += failed
         # OTLP partial success: acknowledged, yet refused (counted as dropped),
         # taken from this run's events first: the split is only known in total.
         own = acked - inherited
@@ -603,16 +618,11 @@ class Pipeline:
         if chunk.kind == _LIVE:
             if keep:
                 counters.spooled += len(keep)
-                self._spool.append(keep)
-        else:
-            if chunk.kind == _FRESH:
-                # Write-ahead records on their first try: acknowledged ones are
-                # checkpointed away; the rest now wait on disk for a retry.
-                counters.spooled += len(keep)
-            if acked or dropped or gave_up or report.failed_posts:
-                self._spool.settle()
-            elif keep:
-                self._spool.rewind()
+                self._spool.add(keep)
+        elif chunk.kind == _FRESH:
+            # Write-ahead records on their first try: acknowledged ones are
+            # journalled away; the rest now wait on disk for a retry.
+            counters.spooled += len(keep)
         if chunk.first >= 0:
             self._unsettled.pop(chunk.first, None)
             self._notify_progress()

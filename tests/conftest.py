@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import eventlog
+from eventlog import _seams
+from eventlog._spool import InlineRunner
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 MakeConfig = Callable[..., eventlog.Config]
+
+
+@pytest.fixture(autouse=True)
+def inline_disk_io() -> Iterator[None]:
+    """The spool's file I/O runs inline, not in a worker thread: virtual time stays exact.
+
+    Under trio's autojump clock a thread would let virtual time jump while
+    the disk works. The integration tests, in real time, use real threads.
+    """
+    with _seams.use(runner=InlineRunner(), reader=InlineRunner()):
+        yield
 
 
 @pytest.fixture

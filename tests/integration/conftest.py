@@ -1,0 +1,16 @@
+"""Integration tests run in real time: the spool's disk work goes to real worker threads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from eventlog import _seams
+
+
+@pytest.fixture(autouse=True)
+def inline_disk_io() -> Iterator[None]:
+    """Overrides the suite's inline runner: the real one, a worker thread."""
+    with _seams.use(runner=None, reader=None):
+        yield
