@@ -544,6 +544,8 @@ async def open_event_logger(
         if seams.reader is not None
         else (runner if isinstance(runner, InlineRunner) else ThreadRunner())
     )
+    # And journal lines theirs: an acknowledgement never waits behind a commit.
+    journal = reader if isinstance(reader, InlineRunner) else ThreadRunner()
     spool_disabled: str | None = None
     try:
         await runner(partial(check_storage_dir, config.storage_dir))
@@ -563,6 +565,7 @@ async def open_event_logger(
         ops=file_ops,
         runner=runner,
         reader=reader,
+        journal=journal,
         max_bytes=config.max_spool_bytes,
         max_age=config.max_spool_age,
         # What only memory can hold while the disk refuses it: a queue's worth,

@@ -40,6 +40,7 @@ from eventlog._clock import Clock, wait_event_until
 from eventlog._records import Record, RecordState
 from eventlog._spool._format import (
     LOCK_NAME,
+    Line,
     encode_journal_line,
     encode_record_line,
     read_lines,
@@ -103,6 +104,7 @@ class _Delete:
 
 
 _Op = _Append | _Journal | _Delete
+_MainOp = _Append | _Delete
 
 
 @final
@@ -120,6 +122,7 @@ class Spool:
         ops: FileOps,
         runner: Runner,
         reader: Runner,
+        journal: Runner | None = None,
         max_bytes: int = 64 * 1024 * 1024,
         max_age: float = 7 * 24 * 3600.0,
         memory_limit: int = 8192,
@@ -151,8 +154,12 @@ class Spool:
         self._ops = ops
         self._runner = runner
         self._reader = reader
-        self._queue: deque[_Op] = deque()
+        self._journal_runner = journal if journal is not None else reader
+        self._queue: deque[_MainOp] = deque()
         self._work = anyio.Event()
+        self._journal_queue: deque[_Journal] = deque()
+        self._journal_work = anyio.Event()
+        self._journalled = anyio.Event()
         self._active: Segment | None = None
         self._next_number = 1
         self._own_ready = False
@@ -344,15 +351,16 @@ class Spool:
             page = Page(0, segment.bytes, 0, segment.next_number)
         path, ops = segment.path, self._ops
 
-        def read() -> bytes:
-            return ops.read_range(path, page.offset, page.length) if page.length else b""
+        def read() -> list[Line]:
+            # Parsed in the thread too: a page is thousands of lines of CPU.
+            data = ops.read_range(path, page.offset, page.length) if page.length else b""
+            return read_lines(data)[0]
 
         try:
-            data = await self._reader(read)
+            lines = await self._reader(read)
         except OSError as exc:
             logger.debug("spool segment %s not read: %s", path, exc)
-            data = b""
-        lines, _ = read_lines(data)
+            lines = []
         inherited = segment.log.inherited
         # Version 1 lines are numbered by their position: from the page's first.
         base = page.first if segment.log.file is not None else 0
@@ -371,13 +379,13 @@ class Spool:
             segment.memory[number_] = record
         # Numbers of this page that are not in the file (torn, corrupt, lost
         # with a failed disk) can never be sent: settle them so the segment
-        # can go.
+        # can go. Not when the read failed: the next one may succeed.
         lost = [
             n
             for n in segment.live
             if page.first <= n <= page.last and n not in segment.memory and n not in segment.held
         ]
-        if lost and page.length:
+        if lost and lines:
             for n in lost:
                 segment.live.discard(n)
             self._counters.spool_corrupt_lines += len(lost)
@@ -517,13 +525,51 @@ class Spool:
     # -- the writer ------------------------------------------------------------------
 
     def _schedule(self, op: _Op) -> None:
-        self._queue.append(op)
         self._outstanding += 1
-        self._work.set()
+        if isinstance(op, _Journal):
+            # A lane of its own: an acknowledgement must not wait behind a
+            # commit's fsync (a kill meanwhile would send its chunk twice).
+            op.segment.journaling += 1
+            self._journal_queue.append(op)
+            self._journal_work.set()
+        else:
+            self._queue.append(op)
+            self._work.set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """The writer task: carries out the queued operations, in order, off the loop."""
-        task_status.started()
+        """The writer tasks: the operations, in order, off the loop; journal lines apart."""
+        async with anyio.create_task_group() as lanes:
+            lanes.start_soon(self._run_journal)
+            task_status.started()
+            await self._run_writer()
+
+    async def _run_journal(self) -> None:
+        while True:
+            await self._flush_journal()
+            self._journal_work = anyio.Event()
+            if not self._journal_queue:
+                await self._journal_work.wait()
+
+    async def _flush_journal(self) -> None:
+        """Append every queued journal line, in order (through the reader's thread)."""
+        while self._journal_queue:
+            op = self._journal_queue.popleft()
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._write_journal(op)
+                finally:
+                    op.segment.journaling -= 1
+                    self._journalled.set()
+                    self._journalled = anyio.Event()
+                    self._done_one()
+
+    def _done_one(self) -> None:
+        self._outstanding -= 1
+        if not self._outstanding:
+            self._caught_up.set()
+            self._caught_up = anyio.Event()
+
+    async def _run_writer(self) -> None:
         while True:
             await self._flush()
             self._work = anyio.Event()
@@ -554,15 +600,10 @@ class Spool:
                 try:
                     if isinstance(op, _Append):
                         await self._write(op)
-                    elif isinstance(op, _Journal):
-                        await self._write_journal(op)
                     else:
                         await self._delete(op)
                 finally:
-                    self._outstanding -= 1
-                    if not self._outstanding:
-                        self._caught_up.set()
-                        self._caught_up = anyio.Event()
+                    self._done_one()
 
     async def _write(self, op: _Append) -> None:
         segment = op.segment
@@ -686,13 +727,17 @@ class Spool:
                 ops.close_quietly(fd)
 
         try:
-            await self._runner(append)
+            await self._journal_runner(append)
         except OSError as exc:
             # The records are settled in memory; on disk they may be sent again.
             logger.debug("spool journal %s not written: %s", path, exc)
 
     async def _delete(self, op: _Delete) -> None:
         segment, log = op.segment, op.log
+        # Its journal lines first, or one written after the delete would
+        # recreate the journal file.
+        while segment is not None and segment.journaling:
+            await self._journalled.wait()
         ops = self._ops
         fd = self._fds.pop(segment.path, None) if segment is not None else None
         # An earlier run's log goes with its last segment; this run's at close.
@@ -763,11 +808,11 @@ class Spool:
         if self._closed:
             return
         self._closed = True
-        await self._flush()
+        await self._flush_all()
         if self.unwritten and not self.disabled:
             self._write_retry_at = None
             self._retry_unwritten()
-            await self._flush()
+            await self._flush_all()
         lost = sum(1 for r in self.unwritten if r.state is not RecordState.DROPPED)
         if lost:
             self._counters.dropped_disk_error += lost
@@ -776,8 +821,13 @@ class Spool:
         if active is not None and active.settled:
             active.sealed = True
             self._maybe_delete(active)
-            await self._flush()
+            await self._flush_all()
         await self._release()
+
+    async def _flush_all(self) -> None:
+        """Both lanes, journal lines first (a delete waits for its segment's)."""
+        await self._flush_journal()
+        await self._flush()
 
     async def _release(self) -> None:
         ops = self._ops

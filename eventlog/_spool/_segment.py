@@ -50,6 +50,7 @@ class Segment:
         "failed",
         "held",
         "journal_path",
+        "journaling",
         "live",
         "log",
         "memory",
@@ -88,6 +89,8 @@ class Segment:
         """No more appends: full, or a write failed (its tail may be torn)."""
         self.writing = 0
         """Appends scheduled and not done yet."""
+        self.journaling = 0
+        """Journal lines scheduled and not written yet."""
         self.unwritten = 0
         """Bytes of the lines of records scheduled and not written yet."""
 
