@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import eventlog
-from eventlog import _seams
-from eventlog._spool import InlineRunner
+from eventlog.testing import inline_disk_io
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -18,13 +17,13 @@ MakeConfig = Callable[..., eventlog.Config]
 
 
 @pytest.fixture(autouse=True)
-def inline_disk_io() -> Iterator[None]:
+def disk_io_inline() -> Iterator[None]:
     """The spool's file I/O runs inline, not in a worker thread: virtual time stays exact.
 
     Under trio's autojump clock a thread would let virtual time jump while
     the disk works. The integration tests, in real time, use real threads.
     """
-    with _seams.use(runner=InlineRunner(), reader=InlineRunner()):
+    with inline_disk_io():
         yield
 
 

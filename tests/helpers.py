@@ -17,9 +17,8 @@ from eventlog._spool._admin import SpooledEvent, read_events
 from eventlog.testing import InternalEvent, InternalEventData
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from collections.abc import AsyncIterator, Mapping
+    from pathlib import Path
 
     from eventlog._spool import FileOps
 

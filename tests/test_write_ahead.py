@@ -19,15 +19,14 @@ import trio
 import trio.testing
 
 import eventlog
-from eventlog import _seams
 from eventlog._spool import FileOps
-from eventlog._spool._admin import SpooledEvent
 from eventlog.testing import CapturingTransport, Envelope, InternalEvent
-from tests.helpers import open_logger_with, segment_files, spool_logs, spooled_events
+from tests.helpers import open_logger_with, segment_files, spooled_events
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from eventlog._spool._admin import SpooledEvent
     from tests.conftest import MakeConfig
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)

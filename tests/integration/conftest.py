@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(autouse=True)
-def inline_disk_io() -> Iterator[None]:
+def disk_io_inline() -> Iterator[None]:
     """Overrides the suite's inline runner: the real one, a worker thread."""
     with _seams.use(runner=None, reader=None):
         yield
