@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 from collections import deque
@@ -612,32 +613,24 @@ class Spool:
         keep = [r for r in records if r.ordinal in segment.live]
         # The attempts a record had when it was kept: failures since are
         # journalled already (it may have been retried from memory meanwhile).
-        lines = [
-            encode_record_line(
-                r.ordinal,
-                r.attempts - segment.failed.get(r.ordinal, 0),
-                r.spooled_at,
-                r.payload,
-            )
+        items = [
+            (r.ordinal, r.attempts - segment.failed.get(r.ordinal, 0), r.spooled_at, r.payload)
             for r in keep
         ]
-        data = b"".join(lines)
-        if data:
-            written, error = await self._runner(self._writer_function(segment, data))
+        if items:
+            ends, written, error = await self._runner(self._writer_function(segment, items))
         else:
-            written, error = 0, None
+            ends, written, error = [], 0, None
         segment.writing -= 1
         segment.unwritten -= sum(len(r.payload) + _LINE_OVERHEAD for r in records)
-        offset = 0
         failed: list[Record] = []
-        for record, line in zip(keep, lines, strict=True):
-            offset += len(line)
-            if error is None or offset <= written:
+        for record, end in zip(keep, ends, strict=True):
+            if error is None or end <= written:
                 if record.ordinal in segment.live and record.ordinal not in segment.held:
                     segment.memory.pop(record.ordinal, None)  # on disk: memory may let go
             else:
                 failed.append(record)
-        segment.bytes += written if error is not None else len(data)
+        segment.bytes += written
         if not segment.pages:
             segment.pages.append(Page(0, 0, 0, 0))
         page = segment.pages[0]
@@ -662,13 +655,21 @@ class Spool:
         self._maybe_delete(segment)
 
     def _writer_function(
-        self, segment: Segment, data: bytes
-    ) -> Callable[[], tuple[int, OSError | None]]:
+        self, segment: Segment, items: list[tuple[int, int, float, bytes]]
+    ) -> Callable[[], tuple[list[int], int, OSError | None]]:
+        """The write of one append, for the writer thread.
+
+        It encodes the lines there too (checksums are CPU work), and returns
+        where each line ends, how many bytes reached the file, and the error.
+        """
         ops = self._ops
         fds = self._fds
         own = self.own
 
-        def write() -> tuple[int, OSError | None]:
+        def write() -> tuple[list[int], int, OSError | None]:
+            lines = [encode_record_line(*item) for item in items]
+            ends = list(itertools.accumulate(len(line) for line in lines))
+            data = b"".join(lines)
             written = 0
             try:
                 if not self._own_ready:
@@ -686,8 +687,8 @@ class Spool:
                     raise
                 ops.fsync(fd)
             except OSError as exc:
-                return written, exc
-            return written, None
+                return ends, written, exc
+            return ends, written, None
 
         return write
 
