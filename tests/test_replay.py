@@ -295,3 +295,15 @@ async def test_missing_storage_dir_is_not_created_by_replay(
     async with eventlog.open_event_logger(make_config(), transport=CapturingTransport()):
         await trio.sleep(20)
     assert not spool_dir.exists()
+
+
+async def test_a_log_directory_left_without_its_lock_file_is_removed(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A run that died between creating its log directory and its lock file leaves no litter."""
+    spool_dir.mkdir(mode=0o700)
+    orphan = spool_dir / "spool-v2.dead.run"
+    orphan.mkdir(mode=0o700)
+    async with eventlog.open_event_logger(make_config(), transport=CapturingTransport()):
+        await trio.sleep(1)
+    assert not orphan.exists()

@@ -700,15 +700,18 @@ class Spool:
         ops.makedirs(self.directory)
         with contextlib.suppress(FileExistsError):
             ops.mkdir(directory)
-        fd = ops.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT)
-        try:
-            # Run ids are random: a clash would be a bug.
-            if not ops.lock(fd):  # pragma: no cover
-                raise OSError(errno.EAGAIN, "spool log locked by another run")
-        except OSError:
-            ops.close_quietly(fd)
-            raise
-        self.own.lock_fd = fd
+        if self.own.lock_fd is None:
+            # Not again when an earlier try took the lock and failed after it:
+            # a second open file description could not lock what the first holds.
+            fd = ops.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT)
+            try:
+                # Run ids are random: a clash would be a bug.
+                if not ops.lock(fd):  # pragma: no cover
+                    raise OSError(errno.EAGAIN, "spool log locked by another run")
+            except OSError:
+                ops.close_quietly(fd)
+                raise
+            self.own.lock_fd = fd
         ops.fsync_dir(self.directory)
         self._own_ready = True
 

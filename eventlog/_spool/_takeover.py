@@ -96,8 +96,12 @@ def _claim(candidate: Candidate, ops: FileOps) -> int | None:
     lock_path = (
         os.path.join(candidate.path, LOCK_NAME) if candidate.version == 2 else candidate.path
     )
+    # A log directory without its lock file is a run's that died creating it:
+    # created here, so that the empty directory is claimed and removed. (Its
+    # owner, were it alive in that instant, would fail to lock and retry.)
+    flags = os.O_RDWR | (os.O_CREAT if candidate.version == 2 else 0)
     try:
-        fd = ops.open(lock_path, os.O_RDWR)
+        fd = ops.open(lock_path, flags)
     except OSError as exc:
         logger.debug("spool %s not opened: %s", lock_path, exc)
         return None
