@@ -46,11 +46,13 @@ baseline, which runs before, between and after them.
    with real threads and a real disk, each scenario next to a host-impact
    baseline measured in the same run (the ticker and the emitter with a
    deque, no logger, at the same rate, run before, between and after them):
-   an *outage* (a third sink answers 503) up to and past ``max_spool_bytes``;
-   *write-ahead* against the healthy sink; the *replay* of an earlier run's
-   log of ``REPLAY_EVENTS`` events (written as the spool writes them) by a
-   logger that keeps emitting until the last of them is acknowledged, its
-   peak RSS next to the same emitter's in a logger with nothing to replay;
+   an *outage* (a third sink answers 503) up to and past ``max_spool_bytes``
+   (``OUTAGE_CAP``); *write-ahead* against the healthy sink (a run of its
+   own at this rate); the *replay* of an earlier run's log of
+   ``REPLAY_EVENTS`` events (segment lines written as the spool writes them)
+   by a logger (``batch_delay=0``, ``max_spool_bytes=REPLAY_SPOOL_BYTES``)
+   that keeps emitting until the last of them is acknowledged, its peak RSS
+   next to the same emitter's in a logger with nothing to replay;
    a *full disk* (``storage_dir`` on a tmpfs of ``FULL_DISK_SIZE``, mounted
    for the run; the server answers 503, so the spool must write); and a
    *startup* with ``LEFTOVER_LOGS`` earlier logs of ``LEFTOVER_BYTES`` each
@@ -68,6 +70,7 @@ Benchmarks are not tests: whatever they measure, they exit 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import platform
@@ -1034,11 +1037,20 @@ def _mount_tmpfs(path: str) -> str | None:
     return None
 
 
+def _unmount(path: str) -> None:
+    """Unmount ``path``; lazily if something still holds it (a child that hung, say)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        if subprocess.run(["umount", path], capture_output=True, check=False).returncode:
+            subprocess.run(["umount", "-l", path], capture_output=True, check=False)
+
+
 def _spool_runs(
-    params: Params, fast: Sink, down: Sink, results: dict[str, list[Result]]
-) -> SpoolSetup:
-    """The spool scenarios, each next to the 5k/s baseline, which runs before, between, after."""
-    setup = SpoolSetup()
+    params: Params, fast: Sink, down: Sink, results: dict[str, list[Result]], setup: SpoolSetup
+) -> None:
+    """The spool scenarios, each next to the 5k/s baseline, which runs before, between, after.
+
+    ``setup`` learns what was prepared for them, as it goes.
+    """
     rate, seconds = SPOOL_RATE, params.spool_seconds
 
     def go(
@@ -1061,7 +1073,9 @@ def _spool_runs(
     )
     # A write-ahead run of its own at this rate (the steady one above runs at 10k/s).
     go("spool-wa", "steady-wa", fast, seconds=seconds)
-    with tempfile.TemporaryDirectory(prefix="eventlog-e2e-full-") as mountpoint:
+    with tempfile.TemporaryDirectory(
+        prefix="eventlog-e2e-full-", ignore_cleanup_errors=True
+    ) as mountpoint:
         setup.full_disk = _mount_tmpfs(mountpoint)
         if setup.full_disk is None:
             try:
@@ -1073,7 +1087,7 @@ def _spool_runs(
                     extra=("--storage-dir", mountpoint),
                 )
             finally:
-                subprocess.run(["umount", mountpoint], capture_output=True, check=False)
+                _unmount(mountpoint)
     if params.repeats > 1:
         baseline()
     with tempfile.TemporaryDirectory(prefix="eventlog-e2e-replay-") as storage_dir:
@@ -1125,7 +1139,6 @@ def _spool_runs(
     for _ in range(params.repeats):
         go("start-idle", "start-idle", fast, seconds=START_SECONDS)
         go("cheap-start", "cheap-start", fast, seconds=START_SECONDS)
-    return setup
 
 
 class SinkCapacity(msgspec.Struct):
@@ -2082,7 +2095,10 @@ def run(*, quick: bool = False) -> None:
             capacity = None
         for key, kind, sink, ticker in _plan(params, fast, slow):
             results.setdefault(key, []).append(_run_child(kind, sink, params, ticker=ticker))
-        setup = _spool_runs(params, fast, down, results)
+        try:
+            _spool_runs(params, fast, down, results, setup)
+        except Exception:  # noqa: BLE001 -- the tables show what ran; the benchmark goes on
+            print(f"!! spool scenarios stopped: {traceback.format_exc(limit=8)}")
     finally:
         fast.close()
         slow.close()
