@@ -3,7 +3,8 @@
 Run from the repository root: ``python -m benchmarks [--quick]`` runs everything
 below and then the end-to-end benchmark (``benchmarks/e2e.py``);
 ``python -m benchmarks e2e [--quick]`` runs only the end-to-end part.
-``--quick`` shrinks the end-to-end runs (a 3 s steady run, a 20k burst) and
+``--quick`` shrinks the end-to-end runs (a 3 s steady run, a 20k burst, 4 s
+spool scenarios, a 40k-event replay, leftover logs of 2 MiB) and
 repeats the log_event and flush measurements twice instead of seven times,
 for development.
 
@@ -29,9 +30,12 @@ for development.
    is ``msgspec.json.encode`` of a dict equal to one envelope, per event. The
    write-ahead row adds committing the batch to the spool (one write and one
    fsync of every line) before the POST and the checkpoint after it.
-3. **spool** (``benchmarks/spool.py``): ``Spool.append`` and the replay of a
-   spool file by a new logger, in events per second, next to a raw
-   write + fsync and ``parse_lines``.
+3. **spool** (``benchmarks/spool.py``): the spool's group appends
+   (``Spool.commit``, ``Spool.add``, through its worker thread) and the
+   replay of an earlier run's log by a new logger, in events per second,
+   next to a raw write + fsync of the same bytes and ``read_lines``. The
+   spool's end-to-end scenarios (outage, full disk, replay next to live
+   traffic, startup with leftovers) are in the end-to-end part.
 
 Each measurement is repeated ``REPEATS`` times, interleaved, with the garbage
 collector disabled while timing (as ``timeit`` does); the best and the median
@@ -320,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         repeats = QUICK_REPEATS if args.quick else REPEATS
         samples = trio.run(measure, N_EVENTS, repeats)
         report(samples, N_EVENTS, repeats)
-        spool.run()
+        spool.run(quick=args.quick)
         collector.run()
     e2e.run(quick=args.quick)
     print(f"(benchmarks took {time.perf_counter() - started:.0f} s in all)")
