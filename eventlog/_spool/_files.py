@@ -17,9 +17,12 @@ import errno
 import fcntl
 import os
 import stat
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from eventlog._exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["FileOps", "check_storage_dir", "held_lock", "probe_lock", "try_lock"]
 
@@ -170,6 +173,15 @@ class FileOps:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
         try:
             return b"".join(iter(lambda: os.read(fd, _READ_CHUNK), b""))
+        finally:
+            os.close(fd)
+
+    def read_chunks(self, path: str, size: int = _READ_CHUNK) -> Iterator[bytes]:
+        """The content of ``path``, ``size`` bytes at a time (the lock let go in between)."""
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        try:
+            while chunk := os.read(fd, size):
+                yield chunk
         finally:
             os.close(fd)
 

@@ -36,9 +36,12 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 __all__ = [
     "FORMAT_VERSION",
@@ -52,8 +55,10 @@ __all__ = [
     "Line",
     "encode_journal_line",
     "encode_record_line",
+    "iter_lines",
     "journal_name",
     "parse_journal",
+    "parse_line",
     "parse_run_name",
     "parse_segment_name",
     "parse_v1_name",
@@ -154,6 +159,50 @@ class Line(NamedTuple):
     payload: bytes
 
 
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` of every line of a file read in ``chunks``, newline excluded.
+
+    A line at a time, never one split of the whole file: a thread indexing a
+    big segment must let go of the interpreter's lock often, or the event
+    loop waits for it.
+    """
+    offset = 0
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk if tail else chunk
+        start = 0
+        find = data.find
+        while (end := find(b"\n", start)) >= 0:
+            yield offset + start, data[start:end]
+            start = end + 1
+        offset += start
+        tail = data[start:]
+    if tail:
+        yield offset, tail
+
+
+def parse_line(raw: bytes, position: int, *, payload: bool = True) -> Line | None:
+    """The record of one line (``position``: its line number in the file), or None if invalid.
+
+    Invalid: undecodable (a torn tail, garbage, a flipped bit, even invalid
+    UTF-8), a checksum mismatch, a negative attempt count or number.
+    """
+    try:
+        parsed = _LINE_DECODER.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+        return None
+    event = bytes(parsed.event)
+    if parsed.v >= 2:
+        number = parsed.n
+        expected = _record_crc(number, parsed.attempts, parsed.t, event)
+    else:
+        number = position
+        expected = zlib.crc32(event)
+    if f"{expected:08x}" != parsed.crc32 or parsed.attempts < 0 or number < 0:
+        return None
+    return Line(number, parsed.attempts, float(parsed.t), event if payload else b"")
+
+
 def read_lines(data: bytes, *, payloads: bool = True) -> tuple[list[Line], int]:
     """Every valid record line of ``data``, and how many lines were skipped.
 
@@ -165,27 +214,14 @@ def read_lines(data: bytes, *, payloads: bool = True) -> tuple[list[Line], int]:
     """
     lines: list[Line] = []
     skipped = 0
-    decode = _LINE_DECODER.decode
-    for position, raw in enumerate(data.split(b"\n")):
+    for position, (_, raw) in enumerate(iter_lines((data,))):
         if not raw.strip():
             continue
-        try:
-            parsed = decode(raw)
-        except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
-            # A flipped bit can make any field undecodable (even invalid UTF-8).
+        line = parse_line(raw, position, payload=payloads)
+        if line is None:
             skipped += 1
-            continue
-        payload = bytes(parsed.event)
-        if parsed.v >= 2:
-            number = parsed.n
-            expected = _record_crc(number, parsed.attempts, parsed.t, payload)
         else:
-            number = position
-            expected = zlib.crc32(payload)
-        if f"{expected:08x}" != parsed.crc32 or parsed.attempts < 0 or number < 0:
-            skipped += 1
-            continue
-        lines.append(Line(number, parsed.attempts, float(parsed.t), payload if payloads else b""))
+            lines.append(line)
     return lines, skipped
 
 

@@ -36,15 +36,16 @@ from collections import deque
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
+import anyio.lowlevel
 
 from eventlog._clock import Clock, wait_event_until
 from eventlog._records import Record, RecordState
 from eventlog._spool._format import (
     LOCK_NAME,
-    Line,
     encode_journal_line,
     encode_record_line,
-    read_lines,
+    iter_lines,
+    parse_line,
     run_name,
 )
 from eventlog._spool._segment import Page, RunLog, Segment
@@ -67,6 +68,8 @@ DEFAULT_SEGMENT_BYTES: Final = 4 * 1024 * 1024
 # A failing disk is retried after 1, 2, 4, ... seconds, at most this long apart.
 _MAX_WRITE_BACKOFF: Final = 30.0
 _APPEND_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+# Events handed to the writer per step when memory is written out at last.
+_RETRY_SLICE: Final = 500
 
 
 @final
@@ -328,67 +331,80 @@ class Spool:
         return taken
 
     async def _take_from(self, segment: Segment, limit: int) -> list[Record]:
-        wanted = sorted(segment.live - segment.held)[:limit]
+        wanted = segment.next_available(limit)
         missing = [n for n in wanted if n not in segment.memory]
         if missing:
-            await self._load(segment, missing[0])
-            # The load took a while: settle or evict may have run meanwhile.
-            wanted = [n for n in sorted(segment.live - segment.held)[:limit] if n in segment.memory]
+            await self._load(segment, missing)
         taken: list[Record] = []
         for number in wanted:
             record = segment.memory.get(number)
             if record is None or number not in segment.live or number in segment.held:
+                # Not loaded (a failed read), or settled meanwhile: not taken now.
+                if number in segment.live:
+                    segment.release(number)
                 continue
             segment.held.add(number)
             record.state = RecordState.SENDING
             taken.append(record)
         return taken
 
-    async def _load(self, segment: Segment, number: int) -> None:
-        """Read the page of ``segment`` that holds record ``number`` (off the loop)."""
-        page = next((p for p in segment.pages if p.first <= number <= p.last), None)
-        if page is None:
-            # This run's segment: its file holds whole lines up to segment.bytes.
-            page = Page(0, segment.bytes, 0, segment.next_number)
-        path, ops = segment.path, self._ops
+    async def _load(self, segment: Segment, numbers: list[int]) -> None:
+        """Read the pages of ``segment`` holding ``numbers`` (off the loop) into memory.
 
-        def read() -> list[Line]:
-            # Parsed in the thread too: a page is thousands of lines of CPU.
-            data = ops.read_range(path, page.offset, page.length) if page.length else b""
-            return read_lines(data)[0]
+        The records are built in the reader's thread; the loop only files
+        them. A number its page does not hold (a torn or corrupt line, or
+        lost with a failed disk) can never be sent: it is settled and
+        counted, so that the segment can go.
+        """
+        pages: list[Page] = []
+        for number in numbers:
+            page = segment.page_of(number)
+            if page is not None and page not in pages:
+                pages.append(page)
+        wanted = set(numbers)
+        path, ops = segment.path, self._ops
+        failed = dict(segment.failed)
+        inherited = segment.log.inherited
+        # Version 1 lines are numbered by their position in the file.
+        positional = segment.log.file is not None
+
+        def read() -> dict[int, Record]:
+            found: dict[int, Record] = {}
+            for page in pages:
+                data = ops.read_range(path, page.offset, page.length)
+                for position, (_, raw) in enumerate(iter_lines((data,)), start=page.first):
+                    line = parse_line(raw, position)
+                    if line is None:
+                        continue
+                    number = position if positional else line.number
+                    if number in wanted:
+                        record = Record(
+                            line.payload,
+                            line.attempts + failed.get(number, 0),
+                            line.spooled_at,
+                            inherited=inherited,
+                        )
+                        record.ordinal = number
+                        found[number] = record
+            return found
 
         try:
-            lines = await self._reader(read)
+            found = await self._reader(read)
         except OSError as exc:
             logger.debug("spool segment %s not read: %s", path, exc)
-            lines = []
-        inherited = segment.log.inherited
-        # Version 1 lines are numbered by their position: from the page's first.
-        base = page.first if segment.log.file is not None else 0
-        for line in lines:
-            number_ = base + line.number
-            if number_ not in segment.live or number_ in segment.memory:
-                continue
-            record = Record(
-                line.payload,
-                line.attempts + segment.failed.get(number_, 0),
-                line.spooled_at,
-                inherited=inherited,
-            )
-            record.segment = segment
-            record.ordinal = number_
-            segment.memory[number_] = record
-        # Numbers of this page that are not in the file (torn, corrupt, lost
-        # with a failed disk) can never be sent: settle them so the segment
-        # can go. Not when the read failed: the next one may succeed.
+            return
+        for number, record in found.items():
+            if number in segment.live and number not in segment.memory:
+                record.segment = segment
+                segment.memory[number] = record
         lost = [
             n
-            for n in segment.live
-            if page.first <= n <= page.last and n not in segment.memory and n not in segment.held
+            for n in numbers
+            if n in segment.live and n not in segment.memory and n not in segment.held
         ]
-        if lost and lines:
-            for n in lost:
-                segment.live.discard(n)
+        if lost:
+            for number in lost:
+                segment.live.discard(number)
             self._counters.spool_corrupt_lines += len(lost)
             self._maybe_delete(segment)
 
@@ -425,14 +441,14 @@ class Spool:
             record.fresh = False
             if segment is None:
                 continue
-            segment.held.discard(record.ordinal)
+            segment.release(record.ordinal)
             segment.failed[record.ordinal] = segment.failed.get(record.ordinal, 0) + 1
             journal.setdefault(segment, ([], []))[1].append(record.ordinal)
         for record in released:
             record.state = RecordState.PENDING
             record.fresh = False
             if record.segment is not None:
-                record.segment.held.discard(record.ordinal)
+                record.segment.release(record.ordinal)
         for segment, (settled, failures) in journal.items():
             if settled:
                 self._schedule(_Journal(segment, "done", settled))
@@ -503,7 +519,7 @@ class Spool:
         if segment.live:
             # Journalled first: should the delete fail (or the file be shared
             # with other pages, a version 1 file), they stay dropped.
-            self._schedule(_Journal(segment, "done", sorted(segment.live)))
+            self._schedule(_Journal(segment, "done", list(segment.live)))
         segment.live.clear()
         segment.memory.clear()
         segment.sealed = True
@@ -580,17 +596,23 @@ class Spool:
             if retry_at is None:
                 await self._work.wait()
             elif self._clock.monotonic() >= retry_at:
-                self._retry_unwritten()
+                await self._retry_unwritten()
             else:
                 await wait_event_until(self._clock, self._work, retry_at)
 
-    def _retry_unwritten(self) -> None:
-        """The disk's backoff is over: write what only memory holds, to a new segment."""
+    async def _retry_unwritten(self) -> None:
+        """The disk's backoff is over: write what only memory holds, to a new segment.
+
+        A slice at a time, with a checkpoint between: memory may hold
+        thousands of events, and their bookkeeping is the event loop's.
+        """
         self._write_retry_at = None
         waiting = [r for r in self.unwritten if r.state is not RecordState.DROPPED]
         self.unwritten.clear()
-        if waiting:
-            self._append(waiting)
+        for start in range(0, len(waiting), _RETRY_SLICE):
+            if start:
+                await anyio.lowlevel.checkpoint()
+            self._append(waiting[start : start + _RETRY_SLICE])
 
     async def _flush(self) -> None:
         """Carry out every queued operation (the writer's loop, and close())."""
@@ -624,18 +646,16 @@ class Spool:
         segment.writing -= 1
         segment.unwritten -= sum(len(r.payload) + _LINE_OVERHEAD for r in records)
         failed: list[Record] = []
+        start = segment.bytes
         for record, end in zip(keep, ends, strict=True):
             if error is None or end <= written:
+                segment.add_line(record.ordinal, start, end - (start - segment.bytes))
+                start = segment.bytes + end
                 if record.ordinal in segment.live and record.ordinal not in segment.held:
                     segment.memory.pop(record.ordinal, None)  # on disk: memory may let go
             else:
                 failed.append(record)
         segment.bytes += written
-        if not segment.pages:
-            segment.pages.append(Page(0, 0, 0, 0))
-        page = segment.pages[0]
-        page.length = segment.bytes
-        page.last = segment.next_number
         if error is None:
             if self._disk_problem is not None:
                 logger.warning("eventlog: the spool writes to disk again")
@@ -719,11 +739,12 @@ class Spool:
         segment = op.segment
         if segment not in segment.log.segments and op.kind == "failed":
             return  # deleted since: its records are settled
-        line = encode_journal_line(op.kind, op.numbers)
+        kind, numbers = op.kind, op.numbers
         ops = self._ops
         path = segment.journal_path
 
         def append() -> None:
+            line = encode_journal_line(kind, numbers)  # sorting ranges is CPU: in the thread
             fd = ops.open(path, _APPEND_FLAGS)
             try:
                 ops.write(fd, line)
@@ -815,9 +836,12 @@ class Spool:
         await self._flush_all()
         if self.unwritten and not self.disabled:
             self._write_retry_at = None
-            self._retry_unwritten()
+            await self._retry_unwritten()
             await self._flush_all()
         lost = sum(1 for r in self.unwritten if r.state is not RecordState.DROPPED)
+        for record in self.unwritten:
+            record.state = RecordState.DROPPED
+        self.unwritten.clear()  # counted now: no longer the spool's
         if lost:
             self._counters.dropped_disk_error += lost
             logger.warning("eventlog: %d events lost: the spool could not be written", lost)

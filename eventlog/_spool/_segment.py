@@ -12,6 +12,7 @@ payloads otherwise: memory holds about one segment's worth at a time.
 
 from __future__ import annotations
 
+import bisect
 import os
 from typing import TYPE_CHECKING, Final, final
 
@@ -22,22 +23,26 @@ if TYPE_CHECKING:
 
 __all__ = ["Page", "RunLog", "Segment"]
 
-# The payloads of a segment are loaded a page at a time: a version 1 file of
-# any size is read in pieces of about this many bytes.
-PAGE_BYTES: Final = 4 * 1024 * 1024
+# A segment's payloads are loaded a page of this many records at a time, so
+# that a retry reads (and the loop settles) a few hundred records, not a file.
+PAGE_RECORDS: Final = 256
+# A version 1 file, one per run and of any size, is taken over as segments of
+# about this size, so that the limits can evict it a piece at a time.
+V1_SEGMENT_BYTES: Final = 4 * 1024 * 1024
 
 
 @final
 class Page:
     """A byte range of a segment file and the record numbers it holds."""
 
-    __slots__ = ("first", "last", "length", "offset")
+    __slots__ = ("count", "first", "last", "length", "offset")
 
     def __init__(self, offset: int, length: int, first: int, last: int) -> None:
         self.offset = offset
         self.length = length
         self.first = first
         self.last = last
+        self.count = 0
 
 
 @final
@@ -45,8 +50,10 @@ class Segment:
     """One segment file: its records' state, and the payloads memory holds."""
 
     __slots__ = (
+        "_page_firsts",
         "bytes",
         "corrupt",
+        "cursor",
         "failed",
         "held",
         "journal_path",
@@ -79,6 +86,9 @@ class Segment:
         self.memory: dict[int, Record] = {}
         """Records whose payload memory holds (unwritten, loaded, or held)."""
         self.pages: list[Page] = []
+        self._page_firsts: list[int] = []
+        self.cursor = 0
+        """Every record numbered below it is settled or held: a retry looks from here."""
         self.bytes = 0
         """Bytes of the file (whole lines written, or indexed)."""
         self.next_number = 0
@@ -103,6 +113,48 @@ class Segment:
     def settled(self) -> bool:
         """True once every record is settled and nothing is being written."""
         return not self.live and not self.writing
+
+    def add_line(self, number: int, offset: int, length: int) -> None:
+        """Note that record ``number``'s line is at ``offset`` (``length`` bytes, newline included).
+
+        Lines come in file order, their numbers rising: they fill the last
+        page, or start a new one.
+        """
+        page = self.pages[-1] if self.pages else None
+        if page is None or page.count >= PAGE_RECORDS or offset != page.offset + page.length:
+            page = Page(offset, 0, number, number)
+            self.pages.append(page)
+            self._page_firsts.append(number)
+        page.length = offset + length - page.offset
+        page.last = number
+        page.count += 1
+
+    def page_of(self, number: int) -> Page | None:
+        """The page holding record ``number``'s line, if any."""
+        index = bisect.bisect_right(self._page_firsts, number) - 1
+        if index < 0:
+            return None
+        page = self.pages[index]
+        return page if number <= page.last else None
+
+    def release(self, number: int) -> None:
+        """Record ``number`` waits for a retry again."""
+        self.held.discard(number)
+        self.cursor = min(self.cursor, number)
+
+    def next_available(self, limit: int) -> list[int]:
+        """The lowest ``limit`` numbers of records waiting for a retry (unsettled, not held)."""
+        found: list[int] = []
+        live, held = self.live, self.held
+        number = self.cursor
+        end = self.next_number
+        while number < end and len(found) < limit:
+            if number in live and number not in held:
+                found.append(number)
+            number += 1
+        # Below `number`: settled, held, or about to be held by the caller.
+        self.cursor = number if len(found) < limit else found[-1] + 1
+        return found
 
     def stamp(self, spooled_at: float) -> None:
         """Widen the segment's time span to include ``spooled_at``."""

@@ -24,13 +24,14 @@ import anyio.lowlevel
 from eventlog._spool._files import held_lock
 from eventlog._spool._format import (
     LOCK_NAME,
+    iter_lines,
     parse_journal,
+    parse_line,
     parse_run_name,
     parse_segment_name,
     parse_v1_name,
-    read_lines,
 )
-from eventlog._spool._segment import PAGE_BYTES, Page, RunLog, Segment
+from eventlog._spool._segment import V1_SEGMENT_BYTES, RunLog, Segment
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -115,62 +116,75 @@ def _claim(candidate: Candidate, ops: FileOps) -> int | None:
 
 
 def _index_segment(segment: Segment, ops: FileOps, counters: Counters, mtime: float) -> None:
-    """Read a version 2 segment and its journal into ``segment`` (no payloads kept)."""
-    try:
-        data = ops.read(segment.path)
-    except FileNotFoundError:
-        data = b""
+    """Read a version 2 segment and its journal into ``segment`` (no payloads kept).
+
+    Streamed a chunk at a time (in a runner's thread): memory holds a chunk,
+    and the interpreter's lock is let go between lines.
+    """
     journal = b""
     with contextlib.suppress(FileNotFoundError):
         journal = ops.read(segment.journal_path)
     done, failed = parse_journal(journal)
-    lines, skipped = read_lines(data, payloads=False)
-    counters.spool_corrupt_lines += skipped
-    for line in lines:
-        if line.number in done:
-            continue
-        segment.live.add(line.number)
-        segment.stamp(line.spooled_at or mtime)
-        if line.number in failed:
-            segment.failed[line.number] = failed[line.number]
-    segment.next_number = max((line.number for line in lines), default=-1) + 1
-    segment.bytes = len(data)
-    segment.pages = [Page(0, len(data), 0, segment.next_number)]
-    segment.sealed = True
-
-
-def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: float) -> None:
-    """Read a version 1 file into pages of about ``PAGE_BYTES``, one segment each."""
-    data = ops.read(path)
-    journal = b""
-    with contextlib.suppress(FileNotFoundError):
-        journal = ops.read(path + ".jnl")
-    done, failed = parse_journal(journal)
-    position = 0  # the line number of the page's first line
-    offset = 0
-    while offset < len(data):
-        end = data.find(b"\n", min(offset + PAGE_BYTES, len(data)) - 1)
-        end = len(data) if end < 0 else end + 1
-        chunk = data[offset:end]
-        lines, skipped = read_lines(chunk, payloads=False)
-        counters.spool_corrupt_lines += skipped
-        segment = Segment(log, len(log.segments), path, path + ".jnl")
-        count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-        for line in lines:
-            number = position + line.number
+    size = 0
+    highest = -1
+    try:
+        for offset, raw in iter_lines(ops.read_chunks(segment.path)):
+            size = offset + len(raw) + 1
+            if not raw.strip():
+                continue
+            line = parse_line(raw, -1, payload=False)
+            if line is None:
+                counters.spool_corrupt_lines += 1
+                continue
+            number = line.number
+            highest = max(highest, number)
+            segment.add_line(number, offset, len(raw) + 1)
             if number in done:
                 continue
             segment.live.add(number)
             segment.stamp(line.spooled_at or mtime)
             if number in failed:
                 segment.failed[number] = failed[number]
-        segment.pages = [Page(offset, len(chunk), position, position + count - 1)]
-        segment.bytes = len(chunk)
-        segment.next_number = position + count
-        segment.sealed = True
-        log.segments.append(segment)
-        position += count
-        offset = end
+    except FileNotFoundError:
+        pass
+    segment.next_number = highest + 1
+    segment.bytes = size
+    segment.sealed = True
+
+
+def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: float) -> None:
+    """Read a version 1 file into segments of about ``V1_SEGMENT_BYTES`` (no payloads kept).
+
+    Its lines have no number: a line's position in the file is its number,
+    the key of the journal this run keeps beside the file.
+    """
+    journal = b""
+    with contextlib.suppress(FileNotFoundError):
+        journal = ops.read(path + ".jnl")
+    done, failed = parse_journal(journal)
+    segment: Segment | None = None
+    for position, (offset, raw) in enumerate(iter_lines(ops.read_chunks(path))):
+        if segment is None or segment.bytes >= V1_SEGMENT_BYTES:
+            segment = Segment(log, len(log.segments), path, path + ".jnl")
+            segment.sealed = True
+            log.segments.append(segment)
+        segment.bytes += len(raw) + 1
+        segment.next_number = position + 1
+        if not raw.strip():
+            continue
+        line = parse_line(raw, position, payload=False)
+        if line is None:
+            counters.spool_corrupt_lines += 1
+            continue
+        segment.add_line(position, offset, len(raw) + 1)
+        if position in done:
+            continue
+        segment.live.add(position)
+        segment.stamp(line.spooled_at or mtime)
+        if position in failed:
+            segment.failed[position] = failed[position]
+    for each in log.segments:
+        each.cursor = each.pages[0].first if each.pages else each.next_number
 
 
 async def take_over(
