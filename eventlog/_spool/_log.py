@@ -48,6 +48,7 @@ from eventlog._spool._format import (
     parse_line,
     run_name,
 )
+from eventlog._spool._runner import LET_GO_EVERY, let_go
 from eventlog._spool._segment import Page, RunLog, Segment
 
 if TYPE_CHECKING:
@@ -373,6 +374,8 @@ class Spool:
             for page in pages:
                 data = ops.read_range(path, page.offset, page.length)
                 for position, (_, raw) in enumerate(iter_lines((data,)), start=page.first):
+                    if not position % LET_GO_EVERY:
+                        let_go()
                     line = parse_line(raw, position)
                     if line is None:
                         continue
@@ -687,7 +690,11 @@ class Spool:
         own = self.own
 
         def write() -> tuple[list[int], int, OSError | None]:
-            lines = [encode_record_line(*item) for item in items]
+            lines: list[bytes] = []
+            for index, item in enumerate(items):
+                if index and not index % LET_GO_EVERY:
+                    let_go()
+                lines.append(encode_record_line(*item))
             ends = list(itertools.accumulate(len(line) for line in lines))
             data = b"".join(lines)
             written = 0

@@ -11,7 +11,8 @@ when nothing happens off the loop.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, TypeVar, final
+import os
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar, final
 
 import anyio
 import anyio.lowlevel
@@ -20,7 +21,22 @@ import anyio.to_thread
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["InlineRunner", "Runner", "ThreadRunner"]
+__all__ = ["InlineRunner", "Runner", "ThreadRunner", "let_go"]
+
+# Lines a worker thread handles between two hand-overs of the interpreter's lock.
+LET_GO_EVERY: Final = 32
+
+
+def let_go() -> None:
+    """Hand the interpreter's lock over, for a moment, from a worker thread's loop.
+
+    A thread doing CPU work (parsing, checksums) keeps the lock until the
+    interpreter takes it away, after ``sys.getswitchinterval()`` (5 ms): the
+    event loop would wait that long, again and again. ``os.sched_yield``
+    releases it, so the loop, if it waits, runs at once.
+    """
+    os.sched_yield()
+
 
 T = TypeVar("T")
 

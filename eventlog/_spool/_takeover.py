@@ -31,6 +31,7 @@ from eventlog._spool._format import (
     parse_segment_name,
     parse_v1_name,
 )
+from eventlog._spool._runner import LET_GO_EVERY, let_go
 from eventlog._spool._segment import V1_SEGMENT_BYTES, RunLog, Segment
 
 if TYPE_CHECKING:
@@ -128,7 +129,9 @@ def _index_segment(segment: Segment, ops: FileOps, counters: Counters, mtime: fl
     size = 0
     highest = -1
     try:
-        for offset, raw in iter_lines(ops.read_chunks(segment.path)):
+        for index, (offset, raw) in enumerate(iter_lines(ops.read_chunks(segment.path))):
+            if not index % LET_GO_EVERY:
+                let_go()
             size = offset + len(raw) + 1
             if not raw.strip():
                 continue
@@ -164,6 +167,8 @@ def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: f
     done, failed = parse_journal(journal)
     segment: Segment | None = None
     for position, (offset, raw) in enumerate(iter_lines(ops.read_chunks(path))):
+        if not position % LET_GO_EVERY:
+            let_go()
         if segment is None or segment.bytes >= V1_SEGMENT_BYTES:
             segment = Segment(log, len(log.segments), path, path + ".jnl")
             segment.sealed = True
