@@ -16,8 +16,10 @@ of ``max_export_batch_size`` events of CPU work:
    per backoff period.
 2. **Spool drain.** When the spool holds records to retry and no backoff is
    pending, one drain chunk at a time is posted, ``batch_delay`` after the
-   previous drain chunk settled: a backlog is paced, and it takes a slot
-   before further live chunks do, so neither lane starves the other.
+   previous drain chunk settled: a backlog is paced. With ``batch_delay=0``
+   the drain is not paced and may hold every slot but one. A drain chunk
+   takes a slot before a live chunk does, except right after it took one a
+   due live chunk wanted: the lanes alternate, neither starves the other.
 3. **Live export.** When ``max_export_batch_size`` events wait, or
    ``scheduled_delay`` has passed, or ``flush()`` or shutdown asked: take one
    chunk off the queue, encode it and post it as soon as a slot is free. Live
@@ -158,8 +160,11 @@ class Pipeline:
         # first event's position (flush() waits for those below its target).
         self._in_flight = 0
         self._unsettled: dict[int, int] = {}
-        self._drain_in_flight = False
+        self._drains_in_flight = 0
         self._next_drain = 0.0
+        # Set when a drain chunk took a slot that a due live chunk wanted: the
+        # next slot is the live lane's, so an unpaced drain cannot starve it.
+        self._live_turn = False
         self._probing = False
         self._failures = 0
         # Bumped by every failure, so that a chunk posted before it cannot
@@ -351,12 +356,29 @@ class Pipeline:
     def _can_post(self) -> bool:
         return not self._probing and self._in_flight < self.config.max_concurrent_exports
 
+    def _drain_slots(self) -> int:
+        """Drain chunks allowed in flight at once.
+
+        A paced drain (``batch_delay > 0``) posts one chunk at a time, the
+        original's pacing. An unpaced one may hold every slot but one, which
+        stays the live lane's: a backlog is replayed at line rate.
+        """
+        if self.config.batch_delay > 0:
+            return 1
+        return max(1, self.config.max_concurrent_exports - 1)
+
     def _drain_waiting(self) -> bool:
         """True if a drain chunk would be posted once its pacing allows."""
-        return self._retry_at is None and not self._drain_in_flight and self._retries_waiting()
+        return (
+            self._retry_at is None
+            and self._drains_in_flight < self._drain_slots()
+            and self._retries_waiting()
+        )
 
     def _drain_due(self, now: float) -> bool:
         """True if a drain chunk may be posted at ``now``."""
+        if self._live_turn and self._live_due(now):
+            return False
         return now >= self._next_drain and self._drain_waiting()
 
     def _live_waiting(self) -> int:
@@ -378,6 +400,7 @@ class Pipeline:
         return self._spool.has_retries()
 
     async def _post_live(self, *, probe: bool = False) -> None:
+        self._live_turn = False
         chunk = await self._take_live()
         if chunk is None:
             self._notify_progress()  # every event was invalid: settled already
@@ -483,15 +506,17 @@ class Pipeline:
 
     async def _post_drain(self, *, probe: bool = False) -> None:
         """Post the oldest spooled records waiting for a retry (read off the loop if needed)."""
-        self._drain_in_flight = True
+        self._drains_in_flight += 1
         try:
             records = await self._spool.take_retries(self.config.max_export_batch_size)
         except BaseException:
-            self._drain_in_flight = False
+            self._drains_in_flight -= 1
             raise
         if not records:
-            self._drain_in_flight = False
+            self._drains_in_flight -= 1
             return
+        # Contended: a due live chunk gets the next slot.
+        self._live_turn = self._live_due(self._clock.monotonic())
         logger.debug("draining %d spooled events", len(records))
         self._post(
             _Chunk.of_records(_DRAIN, records, -1, self._exporter, self._failure_epoch),
@@ -516,7 +541,7 @@ class Pipeline:
             if chunk.probe:
                 self._probing = False
             if chunk.kind == _DRAIN:
-                self._drain_in_flight = False
+                self._drains_in_flight -= 1
                 self._next_drain = self._clock.monotonic() + self.config.batch_delay
             self._settle(chunk, report)
             self._wake.set()
