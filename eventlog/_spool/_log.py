@@ -27,6 +27,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import itertools
@@ -43,7 +44,7 @@ from eventlog._records import Record, RecordState
 from eventlog._spool._format import (
     LOCK_NAME,
     encode_journal_line,
-    encode_record_line,
+    encode_record_lines,
     iter_lines,
     parse_line,
     run_name,
@@ -246,17 +247,26 @@ class Spool:
         if segment is None or segment.sealed:
             segment = self._active = self.own.new_segment(self._next_number)
             self._next_number += 1
+        # Once per record, on the loop: kept to plain assignments.
+        number = segment.next_number
+        live, memory, held = segment.live, segment.memory, segment.held
+        sending = RecordState.SENDING
+        size = 0
         for record in records:
-            number = segment.next_number
-            segment.next_number += 1
             record.segment = segment
             record.ordinal = number
-            segment.live.add(number)
-            segment.memory[number] = record
-            if record.fresh or record.state is RecordState.SENDING:
-                segment.held.add(number)  # the pipeline still holds it
-            segment.stamp(record.spooled_at)
-            segment.unwritten += len(record.payload) + _LINE_OVERHEAD
+            live.add(number)
+            memory[number] = record
+            if record.fresh or record.state is sending:
+                held.add(number)  # the pipeline still holds it
+            size += len(record.payload)
+            number += 1
+        segment.next_number = number
+        stamps = [r.spooled_at for r in records if r.spooled_at > 0]
+        if stamps:
+            segment.stamp(min(stamps))
+            segment.stamp(max(stamps))
+        segment.unwritten += size + _LINE_OVERHEAD * len(records)
         if segment.unwritten + segment.bytes >= self.segment_bytes:
             segment.sealed = True  # the next records start the next segment
         segment.writing += 1
@@ -638,8 +648,9 @@ class Spool:
         keep = [r for r in records if r.ordinal in segment.live]
         # The attempts a record had when it was kept: failures since are
         # journalled already (it may have been retried from memory meanwhile).
+        failures = segment.failed
         items = [
-            (r.ordinal, r.attempts - segment.failed.get(r.ordinal, 0), r.spooled_at, r.payload)
+            (r.ordinal, r.attempts - failures.get(r.ordinal, 0), r.spooled_at, r.payload)
             for r in keep
         ]
         if items:
@@ -647,17 +658,16 @@ class Spool:
         else:
             ends, written, error = [], 0, None
         segment.writing -= 1
-        segment.unwritten -= sum(len(r.payload) + _LINE_OVERHEAD for r in records)
-        failed: list[Record] = []
-        start = segment.bytes
-        for record, end in zip(keep, ends, strict=True):
-            if error is None or end <= written:
-                segment.add_line(record.ordinal, start, end - (start - segment.bytes))
-                start = segment.bytes + end
-                if record.ordinal in segment.live and record.ordinal not in segment.held:
-                    segment.memory.pop(record.ordinal, None)  # on disk: memory may let go
-            else:
-                failed.append(record)
+        segment.unwritten -= sum(len(r.payload) for r in records) + _LINE_OVERHEAD * len(records)
+        # The lines that reached the file: all of them, or those before a partial write's end.
+        whole = len(ends) if error is None else bisect.bisect_right(ends, written)
+        stored, failed = keep[:whole], keep[whole:]
+        segment.add_lines([r.ordinal for r in stored], segment.bytes, ends[:whole])
+        live, held, memory = segment.live, segment.held, segment.memory
+        for record in stored:
+            number = record.ordinal
+            if number in live and number not in held:
+                memory.pop(number, None)  # on disk: memory may let go
         segment.bytes += written
         if error is None:
             if self._disk_problem is not None:
@@ -691,10 +701,10 @@ class Spool:
 
         def write() -> tuple[list[int], int, OSError | None]:
             lines: list[bytes] = []
-            for index, item in enumerate(items):
-                if index and not index % LET_GO_EVERY:
+            for start in range(0, len(items), LET_GO_EVERY):
+                if start:
                     let_go()
-                lines.append(encode_record_line(*item))
+                lines += encode_record_lines(items[start : start + LET_GO_EVERY])
             ends = list(itertools.accumulate(len(line) for line in lines))
             data = b"".join(lines)
             written = 0

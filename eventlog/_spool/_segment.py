@@ -129,6 +129,24 @@ class Segment:
         page.last = number
         page.count += 1
 
+    def add_lines(self, numbers: list[int], offset: int, ends: list[int]) -> None:
+        """:meth:`add_line` for lines written one after another from ``offset``.
+
+        ``ends[i]`` is where line ``numbers[i]`` ends, relative to ``offset``.
+        """
+        pages, firsts = self.pages, self._page_firsts
+        page = pages[-1] if pages else None
+        start = offset
+        for number, end in zip(numbers, ends, strict=True):
+            if page is None or page.count >= PAGE_RECORDS or start != page.offset + page.length:
+                page = Page(start, 0, number, number)
+                pages.append(page)
+                firsts.append(number)
+            start = offset + end
+            page.length = start - page.offset
+            page.last = number
+            page.count += 1
+
     def page_of(self, number: int) -> Page | None:
         """The page holding record ``number``'s line, if any."""
         index = bisect.bisect_right(self._page_firsts, number) - 1
