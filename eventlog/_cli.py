@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if exc.name in ("hypercorn", "rich"):
             print(
                 f"eventlog: {args.command} needs the collector extra: "
-                "pip install 'eventlog[collector]'",
+                "pip install 'eventlog-sdk[collector]'",
                 file=sys.stderr,
             )
             status = 1
