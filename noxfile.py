@@ -78,6 +78,8 @@ def docs(session: nox.Session) -> None:
         # mkdocs-material >= 9.7 prints a banner about MkDocs 2.0 on every build.
         env={"NO_MKDOCS_2_WARNING": "1"},
     )
+    # What --strict does not catch: examples rendered as blockquotes, no search index.
+    session.run("python", "docs/_ext/check_site.py", "site")
 
 
 @nox.session

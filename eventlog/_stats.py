@@ -34,7 +34,7 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
     ``dropped_after_shutdown`` count calls refused before queueing: they are
     not part of ``emitted``.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> eventlog.Stats().exported
         0

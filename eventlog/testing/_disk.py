@@ -28,7 +28,7 @@ def inline_disk_io() -> Iterator[None]:
 
     The ``event_logger`` fixture of the pytest plugin uses it.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> from eventlog.testing import inline_disk_io
         >>> with inline_disk_io():
