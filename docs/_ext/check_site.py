@@ -3,7 +3,8 @@
 - Every ``>>>`` example of the API reference renders as code, never as the
   nested blockquotes Markdown makes of ``>>>`` lines (a docstring section
   must be ``Examples:`` for the docstring parser to see code).
-- The search index exists (the site is browsed with search).
+- The site works from ``file://``: pages are ``.html`` files and the search
+  index is a script (mkdocs-material's offline plugin).
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import sys
 def problems(site: pathlib.Path) -> list[str]:
     """What is wrong with the site built in ``site``."""
     found: list[str] = []
-    api = site / "api" / "index.html"
+    # The offline plugin links pages as files (api.html), for file:// browsing.
+    api = site / "api.html"
+    if not api.is_file():
+        return [f"{api}: missing (is the offline plugin still on?)"]
     html = api.read_text(encoding="utf-8")
     if "<blockquote>" in html:
         found.append(f"{api}: an example renders as a blockquote (write 'Examples:')")
     if not re.search(r'<span class="gp">&gt;&gt;&gt; ?</span>', html):
         found.append(f"{api}: no >>> example renders as highlighted code")
-    if not (site / "search" / "search_index.json").is_file():
-        found.append(f"{site}: no search index")
+    if not (site / "search" / "search_index.js").is_file():
+        found.append(f"{site}: no search index that works from file://")
     return found
 
 
