@@ -304,6 +304,21 @@ def test_config_and_stats_are_frozen_structs() -> None:
                 setattr(instance, field, getattr(instance, field))
 
 
+def test_a_snapshot_copies_every_tally() -> None:
+    """Stats carries each of the logger's tallies, declared once, with its own value."""
+    from eventlog._stats import Counters
+
+    counters = Counters()
+    tallies = counters.__struct_fields__
+    assert set(tallies) < set(eventlog.Stats.__struct_fields__)
+    for value, name in enumerate(tallies, start=1):
+        setattr(counters, name, value)
+    stats = counters.snapshot(
+        emitted=0, queue_depth=0, spool_bytes=0, spool_events=0, spool_disabled=None
+    )
+    assert [getattr(stats, name) for name in tallies] == list(range(1, len(tallies) + 1))
+
+
 # -- import hygiene and version -----------------------------------------------------------
 
 
