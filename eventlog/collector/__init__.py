@@ -1,4 +1,4 @@
-"""The reference collector: a development server for eventlog (design §8).
+"""The reference collector: a development server for eventlog (docs/collector.md).
 
 An ASGI application served by hypercorn on trio, storing events in SQLite
 deduplicated by ``event_id``, with fault injection (outages, error rates,
