@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         status = 130
     except ModuleNotFoundError as exc:
-        if exc.name in ("hypercorn", "rich"):
+        if exc.name in ("hypercorn", "rich", "trio"):
             print(
                 f"eventlog: {args.command} needs the collector extra: "
                 "pip install 'eventlog-sdk[collector]'",

@@ -48,7 +48,8 @@ class FrozenWallClock:
             # asyncio hands out its loop (loop.time); trio a token, whose run has a clock.
             loop_time: Callable[[], float] | None = getattr(native, "time", None)
             if loop_time is None:
-                import trio.lowlevel
+                # Only reached on trio's event loop: trio is imported already.
+                import trio.lowlevel  # noqa: TID251
 
                 loop_time = trio.lowlevel.current_clock().current_time
             self._loop_time = loop_time
