@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import glob
+import shutil
+
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_asyncio", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_asyncio", "docs", "build"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -75,6 +78,19 @@ def docs(session: nox.Session) -> None:
         # mkdocs-material >= 9.7 prints a banner about MkDocs 2.0 on every build.
         env={"NO_MKDOCS_2_WARNING": "1"},
     )
+    # What --strict does not catch: examples rendered as blockquotes, no search index.
+    session.run("python", "docs/_ext/check_site.py", "site")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The sdist and the wheel into dist/, checked by twine; the changelog's draft renders."""
+    session.install(*_group("build"))
+    shutil.rmtree("dist", ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", "dist")
+    session.run("twine", "check", "--strict", *sorted(glob.glob("dist/*")))
+    # Every fragment in newsfragments/ renders (a typo in a type fails here, not at release).
+    session.run("towncrier", "build", "--draft", "--version", "next")
 
 
 @nox.session

@@ -2,6 +2,7 @@
 
 Commands::
 
+    eventlog --version
     eventlog collector [--host H] [--port P] [--db PATH] [faults...]
     eventlog demo [--events N] [--outage S] [--sessions K] [--keep]
     eventlog spool ls|show|replay|purge [--dir PATH]
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 from eventlog._cli_types import fault_seconds, port, positive_int, rate, status
 from eventlog._cli_types import non_negative_seconds as seconds
+from eventlog._version import __version__
 
 __all__ = ["build_parser", "main"]
 
@@ -29,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
         prog="eventlog", description="eventlog: collector, demo and spool tools."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"eventlog {__version__}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -119,10 +124,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         status = 130
     except ModuleNotFoundError as exc:
-        if exc.name in ("hypercorn", "rich"):
+        if exc.name in ("hypercorn", "rich", "trio"):
             print(
                 f"eventlog: {args.command} needs the collector extra: "
-                "pip install 'eventlog[collector]'",
+                "pip install 'eventlog-sdk[collector]'",
                 file=sys.stderr,
             )
             status = 1

@@ -251,7 +251,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     Raises:
         ConfigError: a field has a bad value; ``exc.field`` names it.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> config = eventlog.Config(
         ...     base_url="http://127.0.0.1:8787",

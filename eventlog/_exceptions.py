@@ -33,7 +33,7 @@ class ConfigError(EventlogError, ValueError):
     Attributes:
         field: the offending field name, e.g. ``"max_queue_size"``.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> try:
         ...     eventlog.Config(base_url="http://127.0.0.1:8787", max_export_batch_size=0)

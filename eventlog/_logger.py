@@ -235,7 +235,7 @@ class EventLogger:
         call: the mapping's items are copied (shallowly) here, so reusing or
         mutating it afterwards changes nothing that is sent.
 
-        Example:
+        Examples:
             >>> log.log_event("app_started", {"cold_start_ms": 41.5, "first_run": True})
             ... # doctest: +SKIP
         """
@@ -332,7 +332,7 @@ class EventLogger:
         show. Invalid input is counted in ``stats.dropped_invalid`` (raises
         :class:`InvalidEventError` in strict mode). Sampling does not apply.
 
-        Example:
+        Examples:
             >>> log.log_experiment("new-onboarding", 1, user_attributes={"plan": "pro"})
             ... # doctest: +SKIP
         """
@@ -438,7 +438,7 @@ def current_logger() -> EventLogger | None:
 def log_event(name: str, metadata: Metadata | None = None) -> None:
     """:meth:`EventLogger.log_event` on :func:`current_logger`; a no-op outside a block.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> eventlog.log_event("clicked", {"x": 1})  # no logger open here: nothing happens
     """
@@ -508,7 +508,7 @@ async def open_event_logger(
     Raises:
         ConfigError: only in strict mode, for such a ``config.storage_dir``.
 
-    Example:
+    Examples:
         >>> import trio, eventlog
         >>> from eventlog.testing import CapturingTransport
         >>> async def main(tmp):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import eventlog
 from eventlog._cli import build_parser, is_interrupt, main
 
 if TYPE_CHECKING:
@@ -42,6 +43,14 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         build_parser().parse_args(argv)
     assert info.value.code == 2
     assert "usage: eventlog" in capsys.readouterr().err
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """``eventlog --version`` prints the version and exits 0, without any extra."""
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"eventlog {eventlog.__version__}\n"
 
 
 def test_defaults() -> None:

@@ -387,7 +387,7 @@ def test_wsl_version_from_proc_version(proc_version: str, expected: str | None) 
 async def test_log_experiment_sends_one_experiment_event(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """All fields of design section 3; timestamp is the emit time; attributes are JSON strings."""
+    """Every wire field (docs/events.md); timestamp at the emit; attributes as JSON strings."""
     transport = CapturingTransport()
     context = eventlog.EventContext(device_id="dev-1", account_uuid="acc-1", email="u@x.org")
     async with eventlog.open_event_logger(
@@ -457,7 +457,7 @@ async def test_experiment_without_uuids_or_attributes_omits_them(
 async def test_experiment_environment_is_on_the_wire(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """The raw ExperimentEvent body carries environment: "production" (design section 3)."""
+    """The raw ExperimentEvent body carries environment: "production" (docs/events.md)."""
     server = RawServer()
     async with eventlog.open_event_logger(
         make_config(), transport=httpx.MockTransport(server)

@@ -1,4 +1,4 @@
-"""Restarts (design §5): earlier runs' spool files are replayed, live ones left alone."""
+"""Restarts (docs/delivery.md): earlier runs' spool files are replayed, live ones left alone."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Leaving the block (design §6): shielded, bounded drain; unwrapped exceptions; spool the rest."""
+"""Leaving the block (docs/delivery.md): a shielded, bounded drain; exceptions unwrapped."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The wire format of design section 3 (InternalEvent), through the public API.
+"""The wire format of docs/events.md (InternalEvent), through the public API.
 
 Every test opens a logger with ``eventlog.open_event_logger`` and reads what
 reached the fake server: ``CapturingTransport`` for decoded events and headers,
@@ -830,7 +830,7 @@ def valid_key(key: str) -> bool:
 def expected_wire(
     metadata: Mapping[str, object],
 ) -> tuple[dict[str, str], dict[str, object]] | None:
-    """(hoisted fields, additional_metadata) as design section 3 has them, or None if invalid."""
+    """(hoisted fields, additional_metadata) as docs/events.md has them, or None if invalid."""
     hoisted: dict[str, str] = {}
     rest: dict[str, object] = {}
     for key, value in metadata.items():

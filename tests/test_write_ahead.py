@@ -1,4 +1,4 @@
-"""Write-ahead mode (design §5) under trio's autojump clock.
+"""Write-ahead mode (docs/delivery.md) under trio's autojump clock.
 
 With ``write_ahead=True`` every accepted event reaches the spool (one write,
 one fsync per group-commit window) before it is exported; exports keep their

@@ -2,7 +2,7 @@
 
 Routes::
 
-    POST /api/event_logging/batch   the SDK's wire format (design §3), JSON, gzip allowed
+    POST /api/event_logging/batch   the SDK's wire format (docs/events.md), JSON, gzip allowed
     GET  /healthz                   {"ok": true}
     GET  /api/events?name=&session_id=&limit=
     GET  /api/stats                 received, stored, duplicates, rejected, faulted, total

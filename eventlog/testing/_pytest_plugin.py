@@ -14,9 +14,9 @@ anyio pytest plugin:
   its spool doing its file I/O inline (:func:`~eventlog.testing.inline_disk_io`)
   so that virtual time stays exact.
 
-Fixtures run in their own task: use ``event_logger`` itself (or pass it to
-your code) rather than ``eventlog.current_logger()``, which sees only loggers
-opened in the test's own task.
+pytest-trio (0.8 and later) runs a test in the context its fixtures set up:
+inside the test, ``eventlog.current_logger()`` is ``event_logger``, and the
+module-level ``eventlog.log_event(...)`` reaches it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SDK against the real reference collector on loopback, in real time (design §4, §8).
+"""The SDK against the real reference collector on loopback, in real time (docs/collector.md).
 
 Every test here uses real sockets on 127.0.0.1 and the real clock (hypercorn
 and SQLite's worker threads do not run under trio's autojump clock). Waits are
@@ -200,7 +200,7 @@ async def http(collector: Collector) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-# -- outages and restarts (design §4, §5) ----------------------------------------
+# -- outages and restarts (docs/delivery.md) -------------------------------------------
 
 
 async def test_outage_through_control_loses_nothing_and_stores_no_duplicate(

@@ -1,4 +1,4 @@
-"""SIGKILL in write-ahead mode (design §5): a crash loses at most the last commit window.
+"""SIGKILL in write-ahead mode (docs/delivery.md): a crash loses at most the last commit window.
 
 A child process runs a logger with ``write_ahead=True`` against a server that
 never delivers anything, logging one event per millisecond and printing

@@ -1,4 +1,4 @@
-"""Two live processes on one spool directory (design §5), in real time.
+"""Two live processes on one spool directory (docs/delivery.md), in real time.
 
 Each child process runs a logger against a server that refuses connections,
 so its events go to its own spool file, and stays alive holding the file's
