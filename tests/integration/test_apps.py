@@ -14,9 +14,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import socket
+import sys
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import anyio
@@ -28,11 +32,14 @@ import msgspec
 import pytest
 import trio
 import uvicorn
+import werkzeug.serving
 
 import eventlog
+from eventlog._config import DEFAULT_MAX_CONCURRENT_EXPORTS
 from eventlog.collector import Collector, open_collector
 from eventlog.testing import Envelope, InternalEventData, metadata_of
-from examples import starlette_app
+from examples import flask_app, starlette_app
+from tests.test_docs_apps import BLOCKS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -44,6 +51,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 10.0
 REQUESTS = 40
 ENVELOPE = msgspec.json.Decoder(Envelope)
@@ -211,3 +219,128 @@ async def test_starlette_lifespan_logger_gets_every_handler_event_once(
     assert items == list(range(1, REQUESTS, 2))
     assert eventlog.current_logger() is None
     assert warnings_logged() == []
+
+
+async def test_flask_app_factory_logger_gets_every_view_event_once(
+    make_config: MakeConfig,
+    collector: Collector,
+    warnings_logged: Callable[[], list[str]],
+) -> None:
+    """examples/flask_app.py under werkzeug: N requests, N events, delivered once by close()."""
+    config = make_config(base_url=collector.url, scheduled_delay=600.0, shutdown_timeout=TIMEOUT)
+    app = flask_app.create_app(config)
+    log = app.extensions["eventlog"]
+    assert isinstance(log, eventlog.SyncEventLogger)
+    server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
+    serve = functools.partial(server.serve_forever, poll_interval=0.01)
+    thread = threading.Thread(target=serve, name="test-werkzeug")
+    thread.start()
+    try:
+        with trio.fail_after(TIMEOUT):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+
+                async def request(i: int) -> None:
+                    response = await client.post(f"/checkout?items={i}")
+                    assert response.json() == {"ok": True}
+
+                async with trio.open_nursery() as nursery:
+                    for i in range(REQUESTS):
+                        nursery.start_soon(request, i)
+    finally:
+        await trio.to_thread.run_sync(server.shutdown)
+        await trio.to_thread.run_sync(thread.join)
+        server.server_close()
+    # Nothing was due yet (the batch is not full, the timer far off): close() drains.
+    assert await collector.count() == 0
+    with trio.fail_after(TIMEOUT):
+        await trio.to_thread.run_sync(log.close, abandon_on_cancel=True)
+
+    events = await assert_each_once(collector, REQUESTS)
+    assert {data.event_name for data in events} == {"checkout_completed"}
+    assert sorted(cast("int", metadata_of(data)["items"]) for data in events) == list(
+        range(REQUESTS)
+    )
+    stats = log.stats
+    assert (stats.emitted, stats.exported, stats.queue_depth) == (REQUESTS, REQUESTS, 0)
+    assert eventlog.current_logger() is None
+    assert warnings_logged() == []
+
+
+SCRIPT_THREADS = 4
+SCRIPT_EVENTS = 10_000
+
+
+async def test_sync_facade_delivers_10000_events_from_4_threads_once(
+    make_config: MakeConfig,
+    collector: Collector,
+    warnings_logged: Callable[[], list[str]],
+) -> None:
+    """A plain script: start_event_logger, 4 threads log 10,000 events, close(): each once."""
+    config = make_config(
+        base_url=collector.url,
+        shutdown_timeout=TIMEOUT,
+        max_concurrent_exports=DEFAULT_MAX_CONCURRENT_EXPORTS,
+        # The threads log faster than one process can send: the queue holds the
+        # whole burst, so the test is about delivery, not about the queue's bound.
+        max_queue_size=2 * SCRIPT_EVENTS,
+    )
+    per_thread = SCRIPT_EVENTS // SCRIPT_THREADS
+
+    def script() -> eventlog.Stats:
+        log = eventlog.start_event_logger(config)
+
+        def work(t: int) -> None:
+            # Half the threads hold the logger, half find it as eventlog.log_event does.
+            emit = log.log_event if t % 2 else eventlog.log_event
+            for i in range(per_thread):
+                emit("row_processed", {"thread": t, "i": i})
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(SCRIPT_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        log.close()
+        return log.stats
+
+    with trio.fail_after(TIMEOUT):
+        stats = await trio.to_thread.run_sync(script, abandon_on_cancel=True)
+
+    events = await assert_each_once(collector, SCRIPT_EVENTS)
+    logged = {(metadata_of(data)["thread"], metadata_of(data)["i"]) for data in events}
+    assert logged == {(t, i) for t in range(SCRIPT_THREADS) for i in range(per_thread)}
+    assert (stats.emitted, stats.exported) == (SCRIPT_EVENTS, SCRIPT_EVENTS)
+    assert stats.dropped_queue_full == stats.dropped_after_shutdown == 0
+    assert (stats.queue_depth, stats.spool_bytes) == (0, 0)
+    assert eventlog.current_logger() is None
+    assert warnings_logged() == []
+
+
+async def test_the_script_recipe_runs_and_delivers_its_events(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """docs/apps.md's script, run as a program on three files: four events, each once."""
+    (script,) = [block.code for block in BLOCKS if "def main() -> int:" in block.code]
+    files = []
+    for size in (3, 5, 8):
+        path = tmp_path / f"file-{size}.bin"
+        path.write_bytes(b"x" * size)
+        files.append(str(path))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLOG_")}
+    env.pop("DO_NOT_TRACK", None)
+    env.update(EVENTLOG_BASE_URL=collector.url, EVENTLOG_HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    with trio.fail_after(TIMEOUT):
+        done = await trio.run_process(
+            [sys.executable, "-c", script, *files], env=env, capture_stderr=True, check=False
+        )
+    assert (done.returncode, done.stderr) == (0, b"")
+
+    events = await assert_each_once(collector, len(files) + 1)
+    sizes = sorted(
+        cast("int", metadata_of(data)["bytes"])
+        for data in events
+        if data.event_name == "file_processed"
+    )
+    assert sizes == [3, 5, 8]
+    (finished,) = [data for data in events if data.event_name == "run_finished"]
+    assert metadata_of(finished) == {"files": 3}
