@@ -79,6 +79,21 @@ def warnings_logged(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]
     return logged
 
 
+@pytest.fixture
+def threads_left() -> Callable[[], list[str]]:
+    """The threads started since the test began and still running (trio's idle workers apart)."""
+    before = set(threading.enumerate())
+
+    def left() -> list[str]:
+        return [
+            thread.name
+            for thread in threading.enumerate()
+            if thread not in before and not thread.name.startswith("Trio thread")
+        ]
+
+    return left
+
+
 async def delivered(collector: Collector) -> list[InternalEventData]:
     """The data of every event in the collector's store."""
     store = collector.app.store
@@ -188,6 +203,7 @@ async def test_starlette_lifespan_logger_gets_every_handler_event_once(
     make_config: MakeConfig,
     collector: Collector,
     warnings_logged: Callable[[], list[str]],
+    threads_left: Callable[[], list[str]],
 ) -> None:
     """examples/starlette_app.py: N requests, N events, delivered once by the lifespan's exit."""
     # Nothing is due before shutdown (the batch is not full, the timer far off):
@@ -219,12 +235,14 @@ async def test_starlette_lifespan_logger_gets_every_handler_event_once(
     assert items == list(range(1, REQUESTS, 2))
     assert eventlog.current_logger() is None
     assert warnings_logged() == []
+    assert threads_left() == []
 
 
 async def test_flask_app_factory_logger_gets_every_view_event_once(
     make_config: MakeConfig,
     collector: Collector,
     warnings_logged: Callable[[], list[str]],
+    threads_left: Callable[[], list[str]],
 ) -> None:
     """examples/flask_app.py under werkzeug: N requests, N events, delivered once by close()."""
     config = make_config(base_url=collector.url, scheduled_delay=600.0, shutdown_timeout=TIMEOUT)
@@ -264,6 +282,7 @@ async def test_flask_app_factory_logger_gets_every_view_event_once(
     assert (stats.emitted, stats.exported, stats.queue_depth) == (REQUESTS, REQUESTS, 0)
     assert eventlog.current_logger() is None
     assert warnings_logged() == []
+    assert threads_left() == []
 
 
 SCRIPT_THREADS = 4
@@ -274,6 +293,7 @@ async def test_sync_facade_delivers_10000_events_from_4_threads_once(
     make_config: MakeConfig,
     collector: Collector,
     warnings_logged: Callable[[], list[str]],
+    threads_left: Callable[[], list[str]],
 ) -> None:
     """A plain script: start_event_logger, 4 threads log 10,000 events, close(): each once."""
     config = make_config(
@@ -314,6 +334,7 @@ async def test_sync_facade_delivers_10000_events_from_4_threads_once(
     assert (stats.queue_depth, stats.spool_bytes) == (0, 0)
     assert eventlog.current_logger() is None
     assert warnings_logged() == []
+    assert threads_left() == []
 
 
 async def test_the_script_recipe_runs_and_delivers_its_events(
