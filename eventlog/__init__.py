@@ -6,6 +6,11 @@ not be delivered on disk, retry with backoff and drain before exit::
 
     async with eventlog.open_event_logger(config) as log:
         log.log_event("app_started", {"cold_start_ms": 41.5})
+
+Synchronous programs run the same logger on a thread of its own::
+
+    with eventlog.start_event_logger(config) as log:
+        log.log_event("app_started", {"cold_start_ms": 41.5})
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from eventlog._logger import log_event as log_event
 from eventlog._logger import open_event_logger as open_event_logger
 from eventlog._remote_config import RemoteConfig as RemoteConfig
 from eventlog._stats import Stats as Stats
+from eventlog._sync import SyncEventLogger as SyncEventLogger
+from eventlog._sync import start_event_logger as start_event_logger
 from eventlog._version import __version__ as __version__
 
 __all__ = [
@@ -37,11 +44,13 @@ __all__ = [
     "InvalidEventError",
     "RemoteConfig",
     "Stats",
+    "SyncEventLogger",
     "SystemClock",
     "__version__",
     "current_logger",
     "log_event",
     "open_event_logger",
+    "start_event_logger",
 ]
 
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
-from eventlog import _seams
+from eventlog import _registry, _seams
 from eventlog._clock import Clock, SystemClock, deadline_scope, wall_time_function
 from eventlog._config import Config
 from eventlog._environment import ProcessFacts, detect_environment
@@ -424,27 +424,55 @@ class EventLogger:
 
 
 def current_logger() -> EventLogger | None:
-    """The logger of the enclosing :func:`open_event_logger` block, or None.
+    """The application's logger: the enclosing block's, else the process's open one.
 
-    The logger travels in a :class:`contextvars.ContextVar`: tasks started
-    inside the block see it, and so do ``trio.to_thread`` and
-    ``anyio.to_thread`` workers started there (they copy the context); tasks
-    of nurseries opened outside the block and plain ``threading.Thread``\\ s do
-    not (pass them the logger itself).
+    Inside an :func:`open_event_logger` block a :class:`contextvars.ContextVar`
+    decides: tasks started inside the block see that block's logger, and so do
+    ``trio.to_thread`` and ``anyio.to_thread`` workers started there (they
+    copy the context), even when it is a disabled logger. Where the context
+    variable is not set (an ASGI request handler whose task the server
+    started, a plain :class:`threading.Thread`, an executor's worker) it is
+    the process's open logger: the first one opened that is still open, or
+    None when no logger is open. A logger a :class:`SyncEventLogger` runs
+    counts like any other; this returns that underlying :class:`EventLogger`,
+    whose ``log_event`` is safe to call from any thread.
+
+    That fallback is the only process-wide state of the package (the same
+    trade as the standard library's root logger): it is set when a logger is
+    ready, cleared when it stops accepting events, and never consulted when
+    the context variable is set. A disabled logger (``Config(enabled=False)``,
+    ``DO_NOT_TRACK=1``) is registered too: while it is the first one open,
+    the fallback is a no-op.
+
+    Example:
+        >>> import eventlog
+        >>> eventlog.current_logger() is None  # no logger open in this process
+        True
     """
-    return _CURRENT.get()
+    current = _CURRENT.get()
+    if current is not None:
+        return current
+    return _registry.current()
 
 
 def log_event(name: str, metadata: Metadata | None = None) -> None:
-    """:meth:`EventLogger.log_event` on :func:`current_logger`; a no-op outside a block.
+    """:meth:`EventLogger.log_event` on :func:`current_logger`; a no-op when none is open.
+
+    Never blocks, never raises (except :class:`InvalidEventError` in strict
+    mode), from any task or thread: see :func:`current_logger` for which
+    logger receives the event.
 
     Examples:
         >>> import eventlog
         >>> eventlog.log_event("clicked", {"x": 1})  # no logger open here: nothing happens
     """
-    current = _CURRENT.get()
-    if current is not None:
-        current.log_event(name, metadata)
+    current: EventLogger | _registry.StandIn | None = _CURRENT.get()
+    if current is None:
+        # One module global, read without a lock.
+        current = _registry.fallback
+        if current is None:
+            return
+    current.log_event(name, metadata)
 
 
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -526,9 +554,12 @@ async def open_event_logger(
     if not config.enabled:
         disabled = EventLogger._create_disabled(config)
         token = _CURRENT.set(disabled)
+        # A no-op logger, registered like any other (docs/apps.md).
+        _registry.register(disabled)
         try:
             yield disabled
         finally:
+            _registry.unregister(disabled)
             _CURRENT.reset(token)
         return
     clock = SystemClock() if clock is None else clock
@@ -624,9 +655,12 @@ async def open_event_logger(
                     partial(take_over, spool, counters, pipeline.wake, ops=file_ops, runner=reader)
                 )
             token = _CURRENT.set(event_logger)
+            _registry.register(event_logger)
             try:
                 yield event_logger
             finally:
+                # No longer the fallback once it stops accepting events.
+                _registry.unregister(event_logger)
                 _CURRENT.reset(token)
                 event_logger._stop_accepting()
                 pipeline.begin_close()

@@ -254,6 +254,12 @@ def test_event_logger_cannot_be_constructed_directly() -> None:
         eventlog.EventLogger()
 
 
+def test_sync_event_logger_cannot_be_constructed_directly() -> None:
+    """SyncEventLogger() raises TypeError pointing at start_event_logger()."""
+    with pytest.raises(TypeError, match=r"use eventlog\.start_event_logger\(\)"):
+        eventlog.SyncEventLogger()
+
+
 def test_event_logger_is_final() -> None:
     """EventLogger is decorated with typing.final."""
     assert getattr(eventlog.EventLogger, "__final__", False) is True
@@ -279,7 +285,13 @@ def test_concrete_final_classes_are_the_expected_ones() -> None:
     finals = sorted(
         cls.__qualname__ for cls in all_public_classes() if getattr(cls, "__final__", False)
     )
-    assert finals == ["CapturingTransport", "EventLogger", "FrozenWallClock", "SystemClock"]
+    assert finals == [
+        "CapturingTransport",
+        "EventLogger",
+        "FrozenWallClock",
+        "SyncEventLogger",
+        "SystemClock",
+    ]
 
 
 @pytest.mark.parametrize(
