@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 import eventlog
-from eventlog._cli import build_parser, is_interrupt, main
+from eventlog._cli import build_parser, main
+from eventlog._cli._errors import is_interrupt
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
