@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fcntl
+import functools
 import io
 import json
 import os
@@ -32,6 +33,7 @@ import trio
 import trio.testing
 
 import eventlog
+from eventlog._cli import _spool as cli_spool
 from eventlog._cli._output import Column, table_lines
 from eventlog._cli._spool import add_spool_parser, format_age
 from eventlog._exceptions import ConfigError
@@ -1101,6 +1103,43 @@ def test_ls_and_show_fit_80_columns_without_cutting_a_name(
     screen.truncate()
     assert run_cli(["spool", "show", str(prepared.a)]) == 0
     fits(screen.getvalue(), 80, [A0, A1, A2, "2026-01-01T00:00:00.000Z"])
+
+
+def test_plain_text_on_a_terminal_fits_it_too(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without rich, on an 80-column terminal: the same text, unstyled, fitted alike."""
+    screen = terminal80(monkeypatch)
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # as if rich were not installed
+    assert run_cli(["spool", "ls", "--dir", str(prepared.dir)]) == 0
+    names = [prepared.a.name, prepared.b.name, prepared.temp.name]
+    lines = fits(screen.getvalue(), 80, [str(prepared.dir), *names])
+    assert _ANSI.sub("", screen.getvalue()) == screen.getvalue()
+    header = lines.index("format   segments  events  corrupt  bytes     age  locked")
+    assert lines[header + 1] == "    log"
+    assert lines[header + 2].split()[:4] == ["v2", "2", "3", "1"]
+    assert lines[header + 3] == f"    {prepared.a.name}"
+
+
+def test_replay_on_a_terminal_asks_then_shows_its_progress(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal the replay asks first, then draws a progress bar to the last event."""
+    screen = terminal80(monkeypatch)
+    monkeypatch.setattr(sys, "stdin", FakeTTY("y\n"))
+    server = RawServer()
+    monkeypatch.setattr(
+        cli_spool,
+        "replay_spool",
+        functools.partial(replay_spool, transport=httpx.MockTransport(server)),
+    )
+    argv = ["spool", "replay", "--dir", str(prepared.dir), "--base-url", "http://127.0.0.1:8787"]
+    assert run_cli(argv) == 0
+    text = _ANSI.sub("", screen.getvalue())
+    assert "Deliver 5 events from 2 logs to http://127.0.0.1:8787? [y/N]" in text
+    assert "5/5" in text
+    assert "Delivered 5 of 5 events; 0 still on disk; 0 dropped; 1 corrupt line discarded." in text
+    assert sorted(e["event_id"] for e in server.event_data()) == prepared.ids
 
 
 def test_piped_output_is_not_wrapped(prepared: Prepared, tmp_path: Path) -> None:

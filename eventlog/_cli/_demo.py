@@ -242,7 +242,7 @@ async def _demo(
                             )
                 display.cancel_scope.cancel()
             live.update(_live_table(board, c))
-        console.print()
+        console.line()
         emitted = sum(s.stats().emitted for s in apps)
         return emitted, await c.count(), c.stats.duplicates
 
