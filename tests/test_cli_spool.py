@@ -12,15 +12,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fcntl
+import functools
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -30,10 +33,18 @@ import trio
 import trio.testing
 
 import eventlog
-from eventlog._cli_spool import add_spool_parser, format_age
+from eventlog._cli import _spool as cli_spool
+from eventlog._cli._output import Column, table_lines
+from eventlog._cli._spool import add_spool_parser, format_age
 from eventlog._exceptions import ConfigError
 from eventlog._spool import FileOps
-from eventlog._spool._admin import ReplayResult, replay_spool, resolve_path, scan
+from eventlog._spool._admin import (
+    ReplayResult,
+    replay_spool,
+    resolve_path,
+    scan,
+    spool_directory,
+)
 from eventlog._spool._format import (
     encode_journal_line,
     encode_record_line,
@@ -46,9 +57,10 @@ from tests.helpers import RawServer, spool_logs, spooled_events, v1_file, v1_lin
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from tests.conftest import MakeConfig
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(argv: list[str]) -> int:
@@ -261,30 +273,24 @@ class FakeTTY(io.StringIO):
 
 
 def cells(row: str) -> list[str]:
-    """The stripped cells of one row of a rich table."""
-    return [cell.strip() for cell in row.split("│")[1:-1]]
-
-
-@pytest.fixture
-def wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give rich 200 columns, so that no table cell is folded in what the test parses."""
-    monkeypatch.setenv("COLUMNS", "200")
+    """The cells of one row of a table, as printed when the output is not a terminal."""
+    return re.split(r" {2,}", row.strip())
 
 
 # -- ls --------------------------------------------------------------------------
 
 
 def test_ls_table_lists_logs_version_1_files_and_temp_files(
-    prepared: Prepared, wide: None, capsys: pytest.CaptureFixture[str]
+    prepared: Prepared, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """One row per log, oldest first, with its format, segments, counts, bytes, age and lock."""
+    """One row per log, oldest first, with its format, segments, counts, bytes, age, lock, name."""
     assert run_cli(["spool", "ls", "--dir", str(prepared.dir)]) == 0
     out = capsys.readouterr().out
     rows = [cells(line) for line in out.splitlines() if "sess-" in line]
     assert rows == [
-        ["sess-a", "run-a", "v2", "2", "3", "1", str(log_bytes(prepared.a)), "1h 00m", "no"],
-        ["sess-b", "run-b", "v1", "1", "2", "0", str(prepared.b.stat().st_size), "1m 00s", "no"],
-        ["sess-a", "dead", "v1 temp", "1", "0", "1", "13", "0s", "no"],
+        ["v2", "2", "3", "1", str(log_bytes(prepared.a)), "1h 00m", "no", prepared.a.name],
+        ["v1", "1", "2", "0", str(prepared.b.stat().st_size), "1m 00s", "no", prepared.b.name],
+        ["v1 temp", "1", "0", "1", "13", "0s", "no", prepared.temp.name],
     ]
     assert "notes" not in out
     assert "2 logs, 5 events, 0 locked; 1 temp file." in out
@@ -321,7 +327,7 @@ def test_ls_marks_a_live_loggers_log_locked_and_leaves_its_lock(
     assert not still_locked(prepared.a / "lock")
     assert run_cli(["spool", "ls", "--dir", str(prepared.dir)]) == 0
     (row,) = [line for line in capsys.readouterr().out.splitlines() if "sess-c" in line]
-    assert cells(row)[-1] == "yes"
+    assert cells(row)[-2:] == ["yes", locked.log.name]
 
 
 def test_ls_missing_or_empty_directory_says_so(
@@ -429,13 +435,15 @@ async def test_the_commands_read_and_respect_what_a_live_logger_writes(
 
 
 def test_show_a_log_by_name_prints_its_waiting_events(
-    prepared: Prepared, wide: None, capsys: pytest.CaptureFixture[str]
+    prepared: Prepared, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A log's name within --dir is enough; settled records are left out, journal failures added."""
     assert run_cli(["spool", "show", prepared.a.name, "--dir", str(prepared.dir)]) == 0
     out = capsys.readouterr().out
+    header = cells(out.splitlines()[1])
+    assert header == ["#", "segment", "attempts", "event_type", "timestamp", "event_id", "name"]
     rows = [cells(line) for line in out.splitlines() if "InternalEvent" in line]
-    assert [(r[1], r[3], r[4], r[6]) for r in rows] == [
+    assert [(r[1], r[5], r[6], r[2]) for r in rows] == [
         ("1", A0, "a0", "0"),
         ("1", A1, "a1", "1"),
         ("2", A2, "a2", "3"),
@@ -444,21 +452,19 @@ def test_show_a_log_by_name_prints_its_waiting_events(
     assert "3 events in 2 segments, 1 corrupt line skipped." in out
 
 
-def test_show_one_segment_of_a_log(
-    prepared: Prepared, wide: None, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_show_one_segment_of_a_log(prepared: Prepared, capsys: pytest.CaptureFixture[str]) -> None:
     """LOG/SEGMENT within --dir shows that segment's waiting events, with its journal applied."""
     segment = f"{prepared.a.name}/{segment_name(1)}"
     assert run_cli(["spool", "show", segment, "--dir", str(prepared.dir)]) == 0
     out = capsys.readouterr().out
     assert segment in out
     rows = [cells(line) for line in out.splitlines() if "InternalEvent" in line]
-    assert [r[3] for r in rows] == ["a0", "a1"]
+    assert [r[5] for r in rows] == ["a0", "a1"]
     assert "2 events, 1 corrupt line skipped." in out
 
 
 def test_show_a_version_1_file_by_path(
-    prepared: Prepared, wide: None, capsys: pytest.CaptureFixture[str]
+    prepared: Prepared, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A path works without --dir; an experiment shows its experiment id."""
     assert run_cli(["spool", "show", str(prepared.b)]) == 0
@@ -891,8 +897,7 @@ async def test_replay_command_exits_0_once_everything_is_delivered(
         assert sorted(await collector.event_ids()) == prepared.ids
     assert status == 0
     out = capsys.readouterr().out
-    assert "replaying" in out
-    assert "5/5" in out
+    assert f"Replaying 5 events from 2 logs to {collector.url}." in out
     assert f"skipped (locked by a live logger): {locked.log.name}" in out
     assert "Delivered 5 of 5 events; 0 still on disk; 0 dropped; 1 corrupt line discarded" in out
     assert ids_on_disk(prepared.dir) == [C0]
@@ -936,3 +941,288 @@ async def test_replay_does_not_wait_for_a_log_left_without_its_lock_file(
     )
     assert (result.delivered, result.timed_out, result.ok) == (5, False, True)
     assert not orphan.exists()
+
+
+# -- which directory, and why ------------------------------------------------------------
+
+
+def test_ls_names_the_directory_given_with_dir(
+    prepared: Prepared, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --dir, the first line names the directory and says that --dir chose it."""
+    assert run_cli(["spool", "ls", "--dir", str(prepared.dir)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"Spool directory (--dir): {prepared.dir}"
+
+
+@pytest.mark.parametrize("origin", ["home", "XDG_STATE_HOME", "EVENTLOG_HOME"])
+def test_ls_explains_the_default_directory_of_a_service(
+    origin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --dir: Config's default storage_dir, the rule that chose it, and --dir's use."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.delenv("EVENTLOG_HOME", raising=False)
+    if origin == "home":
+        path = tmp_path / "home" / ".local" / "state" / "eventlog" / "myapp" / "telemetry"
+        rule = "(~/.local/state/eventlog/myapp/telemetry: the default storage_dir of "
+        rule += "service_name 'myapp' (--service), as XDG_STATE_HOME is unset;"
+    elif origin == "XDG_STATE_HOME":
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+        path = tmp_path / "state" / "eventlog" / "myapp" / "telemetry"
+        rule = "($XDG_STATE_HOME/eventlog/myapp/telemetry: the default storage_dir of "
+        rule += "service_name 'myapp' (--service);"
+    else:
+        monkeypatch.setenv("EVENTLOG_HOME", str(tmp_path / "eh"))
+        path = tmp_path / "eh" / "telemetry"
+        rule = "($EVENTLOG_HOME/telemetry: the default storage_dir of every service while "
+        rule += "EVENTLOG_HOME is set;"
+    config = eventlog.Config(base_url="http://127.0.0.1:8787", service_name="myapp")
+    assert config.storage_dir == str(path)
+    assert spool_directory(None, "myapp").origin == origin
+    assert run_cli(["spool", "ls", "--service", "myapp"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"Spool directory: {path}"
+    assert lines[1] == f"  {rule} for an application that sets storage_dir, give it as --dir)"
+    assert lines[2] == f"No spool directory at {path}: nothing spooled."
+    assert run_cli(["spool", "ls", "--service", "myapp", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[0] == f"Spool directory: {path}"
+
+
+def test_the_readme_examples_storage_dir_is_where_spool_ls_service_looks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's storage_dir is its service_name's default: spool ls --service finds it."""
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.delenv("EVENTLOG_HOME", raising=False)
+    readme = (ROOT / "README.md").read_text()
+    storage = re.search(r'storage_dir="([^"]+)"', readme)
+    service = re.search(r'service_name="([^"]+)"', readme)
+    assert storage is not None
+    assert service is not None
+    where = spool_directory(None, service.group(1))
+    assert where.path == os.path.expanduser(storage.group(1))
+    assert f"eventlog spool ls --service {service.group(1)}" in readme
+
+
+# -- fitting the terminal ----------------------------------------------------------------
+
+
+def test_a_table_that_fits_is_one_line_per_row() -> None:
+    """Columns two spaces apart, numbers right-aligned; without a width nothing moves."""
+    columns = [Column("n", numeric=True), Column("name", token=True)]
+    rows = [("1", "a" * 100), ("10", "b")]
+    expected = [(" n  name", True), (" 1  " + "a" * 100, False), ("10  b", False)]
+    assert table_lines(columns, rows, None) == expected
+    assert table_lines(columns, rows[1:], 80) == [(" n  name", True), ("10  b", False)]
+
+
+def test_a_table_too_wide_moves_its_tokens_to_lines_of_their_own() -> None:
+    """The rightmost tokens leave the row first; side by side when they fit, else one a line."""
+    columns = [Column("n", numeric=True), Column("id", token=True), Column("name", token=True)]
+    rows = [("1", "i" * 32, "x" * 30)]
+    assert table_lines(columns, rows, 70) == [
+        ("n  id" + " " * 32 + "name", True),
+        ("1  " + "i" * 32 + "  " + "x" * 30, False),
+    ]
+    assert table_lines(columns, rows, 60) == [
+        ("n  id", True),
+        ("    name", True),
+        ("1  " + "i" * 32, False),
+        ("    " + "x" * 30, False),
+    ]
+    assert table_lines(columns, rows, 30) == [
+        ("n", True),
+        ("    id", True),
+        ("    name", True),
+        ("1", False),
+        ("    " + "i" * 32, False),
+        ("    " + "x" * 30, False),
+    ]
+
+
+class TTY(io.StringIO):
+    """A stdout that claims to be a terminal: rich renders to it."""
+
+    def isatty(self) -> bool:
+        """Claim to be a terminal."""
+        return True
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def terminal80(monkeypatch: pytest.MonkeyPatch) -> TTY:
+    """Make stdout an 80-column terminal, written to by rich; call it in the test's body.
+
+    (pytest puts its own stdout back between a fixture's setup and the test.)
+    """
+    screen = TTY()
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TERM", "xterm")  # a terminal rich styles
+    for variable in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(variable, raising=False)
+    return screen
+
+
+def fits(text: str, width: int, tokens: list[str]) -> list[str]:
+    """The lines of ``text``, checked: none wider than ``width`` unless it is one token alone.
+
+    Also checks that nothing was cut (no ellipsis) and that each of ``tokens``
+    is whole on one line.
+    """
+    lines = _ANSI.sub("", text).splitlines()
+    for line in lines:
+        assert len(line) <= width or " " not in line.strip(), line
+    assert "…" not in text
+    for token in tokens:
+        assert any(token in line for line in lines), f"{token} broken in:\n{text}"
+    return lines
+
+
+def test_ls_and_show_fit_80_columns_without_cutting_a_name(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 columns (rich), no line is wider, no word is cut, names and ids stay whole."""
+    screen = terminal80(monkeypatch)
+    long_log = plant_log(
+        prepared.dir, "f" * 32, "e" * 32, {1: record(0, experiment("onboarding-" * 4, "9" * 32))}
+    )
+    assert run_cli(["spool", "ls", "--dir", str(prepared.dir)]) == 0
+    names = [prepared.a.name, prepared.b.name, prepared.temp.name, long_log.name]
+    lines = fits(screen.getvalue(), 80, [str(prepared.dir), *names])
+    assert _ANSI.sub("", screen.getvalue()) != screen.getvalue()  # rich styled it
+    assert lines[-1] == "3 logs, 6 events, 0 locked; 1 temp file."
+    screen.seek(0)
+    screen.truncate()
+    assert run_cli(["spool", "show", str(long_log)]) == 0
+    fits(screen.getvalue(), 80, [str(long_log), "9" * 32, "onboarding-" * 4 + " (variation 1)"])
+    screen.seek(0)
+    screen.truncate()
+    assert run_cli(["spool", "show", str(prepared.a)]) == 0
+    fits(screen.getvalue(), 80, [A0, A1, A2, "2026-01-01T00:00:00.000Z"])
+
+
+def test_plain_text_on_a_terminal_fits_it_too(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without rich, on an 80-column terminal: the same text, unstyled, fitted alike."""
+    screen = terminal80(monkeypatch)
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # as if rich were not installed
+    assert run_cli(["spool", "ls", "--dir", str(prepared.dir)]) == 0
+    names = [prepared.a.name, prepared.b.name, prepared.temp.name]
+    lines = fits(screen.getvalue(), 80, [str(prepared.dir), *names])
+    assert _ANSI.sub("", screen.getvalue()) == screen.getvalue()
+    header = lines.index("format   segments  events  corrupt  bytes     age  locked")
+    assert lines[header + 1] == "    log"
+    assert lines[header + 2].split()[:4] == ["v2", "2", "3", "1"]
+    assert lines[header + 3] == f"    {prepared.a.name}"
+
+
+def test_replay_on_a_terminal_asks_then_shows_its_progress(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal the replay asks first, then draws a progress bar to the last event."""
+    screen = terminal80(monkeypatch)
+    monkeypatch.setattr(sys, "stdin", FakeTTY("y\n"))
+    server = RawServer()
+    monkeypatch.setattr(
+        cli_spool,
+        "replay_spool",
+        functools.partial(replay_spool, transport=httpx.MockTransport(server)),
+    )
+    argv = ["spool", "replay", "--dir", str(prepared.dir), "--base-url", "http://127.0.0.1:8787"]
+    assert run_cli(argv) == 0
+    text = _ANSI.sub("", screen.getvalue())
+    assert "Deliver 5 events from 2 logs to http://127.0.0.1:8787? [y/N]" in text
+    assert "5/5" in text
+    assert "Delivered 5 of 5 events; 0 still on disk; 0 dropped; 1 corrupt line discarded." in text
+    assert sorted(e["event_id"] for e in server.event_data()) == prepared.ids
+
+
+def test_piped_output_is_not_wrapped(prepared: Prepared, tmp_path: Path) -> None:
+    """Not a terminal, COLUMNS=80: a long path and each row stay on one line each."""
+    deep = tmp_path / ("a-directory-with-a-rather-long-name-" * 3) / "telemetry"
+    deep.parent.mkdir()
+    shutil.copytree(prepared.dir, deep)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLOG_")}
+    env["COLUMNS"] = "80"
+    done = subprocess.run(
+        [sys.executable, "-m", "eventlog", "spool", "ls", "--dir", str(deep)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"Spool directory (--dir): {deep}"
+    assert lines[1].split() == [
+        "format", "segments", "events", "corrupt", "bytes", "age", "locked", "log"
+    ]  # fmt: skip
+    assert [line.split()[-1] for line in lines[2:5]] == [
+        prepared.a.name,
+        prepared.b.name,
+        prepared.temp.name,
+    ]
+    assert len(lines) == 6
+
+
+# -- the core install: neither rich nor trio ------------------------------------------------
+
+_CORE = """
+import functools, sys
+sys.modules["rich"] = sys.modules["trio"] = sys.modules["hypercorn"] = None
+import httpx
+import eventlog._cli._spool as commands
+from eventlog._cli import main
+
+# The replay posts to a MockTransport that accepts everything.
+accept = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+commands.replay_spool = functools.partial(commands.replay_spool, transport=accept)
+print("backend", commands.async_backend(), flush=True)
+for argv in sys.argv[1:]:
+    try:
+        main(argv.split("|"))
+    except SystemExit as exc:
+        print("exit", exc.code, flush=True)
+"""
+
+
+def test_the_spool_commands_run_without_rich_and_trio(prepared: Prepared) -> None:
+    """A core install: ls and show print plain tables, replay runs on asyncio, purge works."""
+    directory = str(prepared.dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLOG_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CORE,
+            f"spool|ls|--dir|{directory}",
+            f"spool|show|--dir|{directory}|{prepared.a.name}",
+            f"spool|replay|--dir|{directory}|--base-url|http://127.0.0.1:8787|--timeout|20",
+            f"spool|purge|--dir|{directory}|--yes",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.stderr == ""
+    out = done.stdout
+    assert out.startswith("backend asyncio\n")
+    assert [line for line in out.splitlines() if line.startswith("exit")] == ["exit 0"] * 4
+    header = ["format", "segments", "events", "corrupt", "bytes", "age", "locked", "log"]
+    assert header in [cells(line) for line in out.splitlines()]
+    assert cells(next(line for line in out.splitlines() if A0 in line))[5:] == [A0, "a0"]
+    assert "Replaying 5 events from 2 logs to http://127.0.0.1:8787." in out
+    assert "Delivered 5 of 5 events; 0 still on disk; 0 dropped; 1 corrupt line discarded." in out
+    assert "No spool logs in" in out  # purge: the replay left nothing
+    assert sorted(p.name for p in prepared.dir.iterdir()) == ["notes.txt"]

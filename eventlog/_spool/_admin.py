@@ -20,9 +20,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Final, Literal
 
 import anyio
+import msgspec
 
 from eventlog import _seams
-from eventlog._config import Config
+from eventlog._config import Config, default_storage_dir
 from eventlog._logger import open_event_logger
 from eventlog._spool._files import FileOps, check_storage_dir, held_lock, probe_lock
 from eventlog._spool._format import (
@@ -52,11 +53,15 @@ __all__ = [
     "REPLAY_SESSION_PREFIX",
     "Contents",
     "DeleteOutcome",
+    "EventSummary",
     "LogInfo",
     "NotASpoolError",
     "ReplayResult",
+    "SpoolDirectory",
     "SpooledEvent",
+    "check_replay_target",
     "delete_log",
+    "describe_event",
     "log_info",
     "named_log",
     "read_events",
@@ -64,6 +69,7 @@ __all__ = [
     "replay_spool",
     "resolve_path",
     "scan",
+    "spool_directory",
 ]
 
 _TEMP_SUFFIX: Final = ".tmp"
@@ -136,6 +142,42 @@ class LogInfo:
             "age_seconds": round(max(now - self.mtime, 0.0), 3),
             "locked": self.locked,
         }
+
+
+# -- which directory -----------------------------------------------------------------
+
+Origin = Literal["dir", "EVENTLOG_HOME", "XDG_STATE_HOME", "home"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SpoolDirectory:
+    """The storage directory a command works on, and where that choice came from."""
+
+    path: str
+    """Absolute, ``~`` expanded."""
+    origin: Origin
+    """``dir``: given explicitly; otherwise the rule of ``Config.storage_dir``'s default
+    that applied: ``EVENTLOG_HOME`` set, else ``XDG_STATE_HOME`` set, else ``home``
+    (``~/.local/state``)."""
+    service_name: str
+    """The service whose default it is (unused for ``dir``)."""
+
+
+def spool_directory(directory: str | None, service_name: str) -> SpoolDirectory:
+    """``directory`` when given, else the default ``Config.storage_dir`` of ``service_name``."""
+    origin: Origin
+    if directory:
+        origin, chosen = "dir", directory
+    else:
+        chosen = default_storage_dir(service_name)
+        # The order of default_storage_dir's rules, which the tests hold it to.
+        if os.environ.get("EVENTLOG_HOME"):
+            origin = "EVENTLOG_HOME"
+        elif os.environ.get("XDG_STATE_HOME"):
+            origin = "XDG_STATE_HOME"
+        else:
+            origin = "home"
+    return SpoolDirectory(os.path.abspath(os.path.expanduser(chosen)), origin, service_name)
 
 
 def _segment_files(directory: str, ops: FileOps) -> list[tuple[int, str, str]]:
@@ -421,6 +463,59 @@ def read_target(path: str, *, ops: FileOps | None = None) -> Contents:
     return Contents(path, kind, _waiting(lines, journal, number), skipped, 1)
 
 
+class _EventData(msgspec.Struct):
+    """The ``event_data`` fields :func:`describe_event` reads, of either event type."""
+
+    event_id: str = "?"
+    event_name: str | None = None
+    experiment_id: str | None = None
+    variation_id: int | None = None
+    client_timestamp: str | None = None
+    timestamp: str | None = None
+
+
+class _Envelope(msgspec.Struct):
+    """A lenient envelope: any JSON object decodes, missing fields become ``?``."""
+
+    event_type: str = "?"
+    event_data: _EventData = msgspec.field(default_factory=_EventData)
+
+
+_ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventSummary:
+    """What a person needs to recognise one spooled event."""
+
+    event_type: str
+    """``InternalEvent``, ``ExperimentEvent``, ``?`` or ``(undecodable)``."""
+    event_id: str
+    name: str
+    """The ``event_name``, or ``<experiment_id> (variation <n>)`` for an experiment."""
+    timestamp: str
+    """``client_timestamp`` or ``timestamp``, as written."""
+
+
+def describe_event(payload: bytes) -> EventSummary:
+    """The summary of an envelope; whatever it lacks reads ``?``."""
+    try:
+        envelope = _ENVELOPE.decode(payload)
+    except msgspec.DecodeError:
+        envelope = _Envelope(event_type="(undecodable)")
+    fields = envelope.event_data
+    if fields.experiment_id is not None:
+        name = f"{fields.experiment_id} (variation {fields.variation_id})"
+    else:
+        name = fields.event_name or "?"
+    return EventSummary(
+        event_type=envelope.event_type,
+        event_id=fields.event_id,
+        name=name,
+        timestamp=fields.client_timestamp or fields.timestamp or "?",
+    )
+
+
 def named_log(path: str, *, ops: FileOps | None = None) -> LogInfo | None:
     """The log ``path`` names, to be deleted whole; None if there is none.
 
@@ -530,6 +625,16 @@ class ReplayResult:
     def ok(self) -> bool:
         """True when every event of the unlocked logs was delivered."""
         return self.dropped == 0 and self.on_disk == 0 and self.delivered >= self.total
+
+
+def check_replay_target(directory: str, base_url: str) -> None:
+    """Refuse now what :func:`replay_spool` would refuse, before anything is read.
+
+    Raises:
+        ConfigError: ``base_url`` is invalid, or ``directory`` is unsafe.
+    """
+    Config(base_url=base_url, storage_dir=directory, enabled=True, strict=False)
+    check_storage_dir(directory)
 
 
 def _dropped(stats: Stats) -> int:

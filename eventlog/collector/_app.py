@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final, TypeVar, final
 import msgspec
 import trio
 
-from eventlog._cli_types import MAX_FAULT_SECONDS
+from eventlog._cli._types import MAX_FAULT_SECONDS
 from eventlog._events import Envelope, InternalEvent
 
 if TYPE_CHECKING:

@@ -1,12 +1,17 @@
 """``eventlog spool ls|show|replay|purge``: inspect and operate the spool (docs/cli.md).
 
-Presentation only: what is read, deleted or replayed, and how the logs are
-locked, is :mod:`eventlog._spool._admin`, shared with the SDK. The spool
-belongs to the loggers that write it, so every subcommand follows their
-locking rule: a log flocked by a live logger is read at most, never changed.
-``ls`` only probes the locks (taken and released at once), ``show`` takes
-none, ``replay`` lets an ordinary logger take over the unlocked logs, and
-``purge`` deletes a whole log only while holding its lock.
+Presentation only: arguments, text and exit statuses. What is read, deleted
+or replayed, and how the logs are locked, is :mod:`eventlog._spool._admin`,
+shared with the SDK. The spool belongs to the loggers that write it, so
+every subcommand follows their locking rule: a log flocked by a live logger
+is read at most, never changed. ``ls`` only probes the locks (taken and
+released at once), ``show`` takes none, ``replay`` lets an ordinary logger
+take over the unlocked logs, and ``purge`` deletes a whole log only while
+holding its lock.
+
+These commands need neither rich nor trio (the core install): without rich
+they print plain text, and ``replay`` runs on trio when it is installed,
+else on asyncio.
 """
 
 from __future__ import annotations
@@ -17,38 +22,65 @@ import os
 import sys
 from typing import TYPE_CHECKING, Final
 
+import anyio
 import msgspec
-import trio
 
-from eventlog._cli_types import positive_int, positive_seconds, service_name
+from eventlog._cli._errors import is_interrupt
+from eventlog._cli._output import Column, Stream, confirm
+from eventlog._cli._types import positive_int, positive_seconds, service_name
 from eventlog._clock import SystemClock
-from eventlog._config import Config, default_storage_dir
 from eventlog._exceptions import ConfigError
-from eventlog._spool import check_storage_dir
 from eventlog._spool._admin import (
     DEFAULT_REPLAY_TIMEOUT,
     DEFAULT_SERVICE,
     LogInfo,
     NotASpoolError,
+    SpoolDirectory,
+    check_replay_target,
     delete_log,
+    describe_event,
     named_log,
     read_target,
     replay_spool,
     resolve_path,
     scan,
+    spool_directory,
 )
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from eventlog._spool._admin import ReplayResult
 
-__all__ = ["add_spool_parser", "format_age"]
+__all__ = ["add_spool_parser", "async_backend", "explain_directory", "format_age"]
 
 
-def _directory(args: argparse.Namespace) -> str:
-    """``--dir``, else the default storage directory of ``--service``; absolute."""
-    raw: str | None = args.dir
-    chosen = raw if raw else default_storage_dir(args.service)
-    return os.path.abspath(os.path.expanduser(chosen))
+def _streams() -> tuple[Stream, Stream]:
+    return Stream.to(sys.stdout), Stream.to(sys.stderr)
+
+
+def _directory(args: argparse.Namespace) -> SpoolDirectory:
+    """``--dir``, else the default storage directory of ``--service``."""
+    return spool_directory(args.dir, args.service)
+
+
+def explain_directory(where: SpoolDirectory) -> str:
+    """Which directory a command looks in and why, in a line or two."""
+    if where.origin == "dir":
+        return f"Spool directory (--dir): {where.path}"
+    if where.origin == "EVENTLOG_HOME":
+        rule = "$EVENTLOG_HOME/telemetry: the default storage_dir of every service while "
+        rule += "EVENTLOG_HOME is set"
+    else:
+        base = "$XDG_STATE_HOME" if where.origin == "XDG_STATE_HOME" else "~/.local/state"
+        rule = (
+            f"{base}/eventlog/{where.service_name}/telemetry: the default storage_dir of "
+            f"service_name {where.service_name!r} (--service)"
+        )
+        if where.origin == "home":
+            rule += ", as XDG_STATE_HOME is unset"
+    return (
+        f"Spool directory: {where.path}\n"
+        f"  ({rule}; for an application that sets storage_dir, give it as --dir)"
+    )
 
 
 def format_age(seconds: float) -> str:
@@ -70,59 +102,57 @@ def _plural(count: int, noun: str) -> str:
 
 def _write_json(value: object) -> None:
     """Write ``value`` to stdout as one JSON line."""
-    # Straight to stdout: rich would wrap or highlight what must stay one JSON value a line.
     sys.stdout.write(msgspec.json.encode(value).decode("utf-8") + "\n")
     sys.stdout.flush()
 
 
-def _confirm(console: Console, question: str) -> bool:
-    """Ask ``question [y/N]`` on the terminal; EOF counts as no."""
+def async_backend() -> str:
+    """``trio`` when it is installed (the ``cli`` extra), else ``asyncio``."""
     try:
-        answer = console.input(f"{question} \\[y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in {"y", "yes"}
+        import trio  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "trio"
 
 
 def _scan_or_report(
-    directory: str, err: Console, out: Console, *, quiet: bool
+    directory: str, err: Stream, out: Stream, *, quiet: bool
 ) -> list[LogInfo] | None:
     """The logs of ``directory``; None (after a message) if there is nothing to show.
 
     Raises:
         OSError: after a message, when the directory cannot be listed or read.
     """
-    from rich.markup import escape
-
     try:
         entries = scan(directory)
     except FileNotFoundError:
-        (err if quiet else out).print(
-            f"No spool directory at {escape(directory)}: nothing spooled."
-        )
+        (err if quiet else out).say(f"No spool directory at {directory}: nothing spooled.")
         return None
     except OSError as exc:
-        err.print(f"[red]error:[/] cannot list {escape(directory)}: {escape(str(exc))}")
+        err.error(f"cannot list {directory}: {exc}")
         raise
     if not entries:
-        (err if quiet else out).print(f"No spool logs in {escape(directory)}.")
+        (err if quiet else out).say(f"No spool logs in {directory}.")
         return None
     return entries
 
 
 _FORMATS: Final = {2: "v2", 1: "v1", 0: "v1 temp"}
+_LS_COLUMNS: Final = (
+    Column("format"),
+    *(Column(name, numeric=True) for name in ("segments", "events", "corrupt", "bytes", "age")),
+    Column("locked"),
+    Column("log", token=True),
+)
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
     """``eventlog spool ls``."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    out, err = Console(), Console(stderr=True, soft_wrap=True)
-    directory = _directory(args)
+    out, err = _streams()
+    where = _directory(args)
+    (err if args.json else out).say(explain_directory(where))
     try:
-        entries = _scan_or_report(directory, err, out, quiet=args.json)
+        entries = _scan_or_report(where.path, err, out, quiet=args.json)
     except OSError:
         return 1
     if entries is None:
@@ -132,17 +162,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         for entry in entries:
             _write_json(entry.as_json(now))
         return 0
-    table = Table(title=f"Spool logs in {escape(directory)}", title_justify="left")
-    table.add_column("session", overflow="fold")
-    table.add_column("run", overflow="fold")
-    table.add_column("format")
-    for column in ("segments", "events", "corrupt", "bytes", "age"):
-        table.add_column(column, justify="right")
-    table.add_column("locked")
-    for entry in entries:
-        table.add_row(
-            escape(entry.session),
-            escape(entry.run),
+    rows = [
+        (
             _FORMATS[entry.version],
             str(entry.segments),
             str(entry.events),
@@ -150,10 +171,13 @@ def _cmd_ls(args: argparse.Namespace) -> int:
             str(entry.size),
             format_age(now - entry.mtime),
             "yes" if entry.locked else "no",
+            entry.name,
         )
-    out.print(table)
+        for entry in entries
+    ]
+    out.table(_LS_COLUMNS, rows)
     logs = [e for e in entries if e.version != 0]
-    out.print(
+    out.say(
         f"{_plural(len(logs), 'log')}, {_plural(sum(e.events for e in logs), 'event')}, "
         f"{sum(e.locked for e in logs)} locked; "
         f"{_plural(len(entries) - len(logs), 'temp file')}."
@@ -161,43 +185,18 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-class _EventData(msgspec.Struct):
-    """The ``event_data`` fields ``show`` prints, of either event type; all optional."""
-
-    event_id: str = "?"
-    event_name: str | None = None
-    experiment_id: str | None = None
-    variation_id: int | None = None
-    client_timestamp: str | None = None
-    timestamp: str | None = None
-
-
-class _Envelope(msgspec.Struct):
-    """A lenient envelope: ``show`` prints what it can of any JSON object."""
-
-    event_type: str = "?"
-    event_data: _EventData = msgspec.field(default_factory=_EventData)
-
-
-_ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
-
-
 def _cmd_show(args: argparse.Namespace) -> int:
     """``eventlog spool show LOG``: read-only, no lock taken."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    out, err = Console(), Console(stderr=True, soft_wrap=True)
-    path = resolve_path(_directory(args), args.file)
+    out, err = _streams()
+    path = resolve_path(_directory(args).path, args.file)
     try:
         contents = read_target(path)
     except NotASpoolError as exc:
         hint = "; `eventlog spool ls --dir` lists them" if exc.logs else ""
-        err.print(f"[red]error:[/] not a spool log: {escape(path)} ({escape(exc.reason + hint)})")
+        err.error(f"not a spool log: {path} ({exc.reason}{hint})")
         return 2
     except OSError as exc:
-        err.print(f"[red]error:[/] cannot read {escape(path)}: {escape(exc.strerror or str(exc))}")
+        err.error(f"cannot read {path}: {exc.strerror or exc}")
         return 1
     events = contents.events
     limit: int | None = args.limit
@@ -207,42 +206,36 @@ def _cmd_show(args: argparse.Namespace) -> int:
             sys.stdout.write(event.payload.decode("utf-8", "replace") + "\n")
         sys.stdout.flush()
     else:
-        title = os.path.basename(contents.path)
-        if contents.kind == "segment":
-            title = os.path.join(os.path.basename(os.path.dirname(contents.path)), title)
-        table = Table(title=escape(title), title_justify="left")
-        columns = ["#", "event_type", "event_id", "name", "timestamp", "attempts"]
-        if contents.kind == "log":
-            columns.insert(1, "segment")
-        for column in columns:
-            # Ids and names fold; the short fixed-format fields stay whole.
-            table.add_column(column, overflow="fold", no_wrap=column not in ("event_id", "name"))
+        out.say(f"Waiting in {contents.path}")
+        segments = contents.kind == "log"
+        columns = [
+            Column("#", numeric=True),
+            *([Column("segment", numeric=True)] if segments else []),
+            Column("attempts", numeric=True),
+            Column("event_type"),
+            Column("timestamp"),
+            Column("event_id", token=True),
+            Column("name", token=True),
+        ]
+        rows = []
         for index, event in enumerate(shown, 1):
-            try:
-                envelope = _ENVELOPE.decode(event.payload)
-            except msgspec.DecodeError:
-                envelope = _Envelope(event_type="(undecodable)")
-            fields = envelope.event_data
-            if fields.experiment_id is not None:
-                name = f"{fields.experiment_id} (variation {fields.variation_id})"
-            else:
-                name = fields.event_name or "?"
-            cells = [
-                str(index),
-                escape(envelope.event_type),
-                escape(fields.event_id),
-                escape(name),
-                escape(fields.client_timestamp or fields.timestamp or "?"),
-                str(event.attempts),
-            ]
-            if contents.kind == "log":
-                cells.insert(1, str(event.segment))
-            table.add_row(*cells)
-        out.print(table)
-    summary = err if args.json else out
+            summary = describe_event(event.payload)
+            rows.append(
+                (
+                    str(index),
+                    *([str(event.segment)] if segments else []),
+                    str(event.attempts),
+                    summary.event_type,
+                    summary.timestamp,
+                    summary.event_id,
+                    summary.name,
+                )
+            )
+        out.table(columns, rows)
+    summary_stream = err if args.json else out
     more = len(events) - len(shown)
     where = f" in {_plural(contents.segments, 'segment')}" if contents.kind == "log" else ""
-    summary.print(
+    summary_stream.say(
         _plural(len(events), "event")
         + where
         + (f" ({more} not shown, see --limit)" if more else "")
@@ -253,23 +246,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     """``eventlog spool replay``: deliver the unlocked logs now."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    out, err = Console(), Console(stderr=True, soft_wrap=True)
-    directory = _directory(args)
+    out, err = _streams()
+    directory = _directory(args).path
     try:
-        Config(base_url=args.base_url, storage_dir=directory, enabled=True, strict=False)
-        check_storage_dir(directory)
+        check_replay_target(directory, args.base_url)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.error(str(exc))
         return 2
     try:
         entries = _scan_or_report(directory, err, out, quiet=False)
@@ -281,33 +263,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     ready = [e for e in logs if not e.locked]
     if not ready:
         for entry in logs:
-            out.print(f"skipped (locked by a live logger): {escape(entry.name)}")
-        out.print("Nothing to replay: every spool log is held by a live logger.")
+            out.say(f"skipped (locked by a live logger): {entry.name}")
+        out.say("Nothing to replay: every spool log is held by a live logger.")
         return 0
     total = sum(e.events for e in ready)
-    question = (
-        f"Deliver {_plural(total, 'event')} from {_plural(len(ready), 'log')} "
-        f"to {escape(args.base_url)}?"
-    )
+    what = f"{_plural(total, 'event')} from {_plural(len(ready), 'log')} to {args.base_url}"
     # Delivering is not destructive, so scripts need no --yes; a person is asked.
-    if not args.yes and sys.stdin.isatty() and not _confirm(out, question):
-        out.print("Nothing sent.")
+    if not args.yes and sys.stdin.isatty() and not confirm(f"Deliver {what}?"):
+        out.say("Nothing sent.")
         return 1
-    columns = (
-        TextColumn("replaying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
+    out.say(f"Replaying {what}.")
     try:
-        with Progress(*columns, console=out) as bar:
-            task = bar.add_task("replay", total=total)
-
-            def show(done: int, of: int) -> None:
-                """Move the bar to ``done`` of ``of`` events."""
-                bar.update(task, completed=done, total=of)
-
-            result = trio.run(
+        with out.progress("replaying", total) as show:
+            result: ReplayResult = anyio.run(
                 functools.partial(
                     replay_spool,
                     directory,
@@ -315,17 +283,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                     args.timeout,
                     progress=show,
                     service_name=args.service,
-                )
+                ),
+                backend=async_backend(),
             )
-    except KeyboardInterrupt:
-        err.print("Interrupted: undelivered events stay on disk.")
-        return 130
     except OSError as exc:
-        err.print(f"[red]error:[/] cannot read {escape(directory)}: {escape(str(exc))}")
+        err.error(f"cannot read {directory}: {exc}")
         return 1
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        err.say("Interrupted: undelivered events stay on disk.")
+        return 130
     for path in result.skipped:
-        out.print(f"skipped (locked by a live logger): {escape(os.path.basename(path))}")
-    out.print(
+        out.say(f"skipped (locked by a live logger): {os.path.basename(path)}")
+    out.say(
         f"Delivered {result.delivered} of {result.total} events; "
         f"{result.on_disk} still on disk; {result.dropped} dropped"
         + (
@@ -337,17 +308,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         + "."
     )
     if result.timed_out and not result.ok:
-        err.print(f"Timed out after {args.timeout:g}s; run it again once the server is up.")
+        err.say(f"Timed out after {args.timeout:g}s; run it again once the server is up.")
     return 0 if result.ok else 1
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:
     """``eventlog spool purge``: delete unlocked logs whole, after confirmation."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    out, err = Console(), Console(stderr=True, soft_wrap=True)
-    directory = _directory(args)
+    out, err = _streams()
+    directory = _directory(args).path
     failed = False
     if args.files:
         candidates: list[LogInfo] = []
@@ -356,15 +324,15 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             try:
                 entry = named_log(path)
             except NotASpoolError as exc:
-                err.print(f"refused: {escape(file)} is {escape(exc.reason)}")
+                err.say(f"refused: {file} is {exc.reason}")
                 failed = True
                 continue
             except OSError as exc:
-                err.print(f"cannot read {escape(path)}: {escape(exc.strerror or str(exc))}")
+                err.say(f"cannot read {path}: {exc.strerror or exc}")
                 failed = True
                 continue
             if entry is None:
-                err.print(f"not found: {escape(path)}")
+                err.say(f"not found: {path}")
                 failed = True
                 continue
             candidates.append(entry)
@@ -378,21 +346,21 @@ def _cmd_purge(args: argparse.Namespace) -> int:
         candidates = found
     for entry in candidates:
         if entry.locked:
-            out.print(f"skipped (locked by a live logger): {escape(entry.name)}")
+            out.say(f"skipped (locked by a live logger): {entry.name}")
             failed = True
     targets = [e for e in candidates if not e.locked]
     if not targets:
         if candidates:
-            out.print("Nothing deleted.")
+            out.say("Nothing deleted.")
         return 1 if failed else 0
     events = sum(e.events for e in targets)
     question = f"Delete {_plural(len(targets), 'log')} ({_plural(events, 'event')})?"
     if not args.yes:
         if not sys.stdin.isatty():
-            err.print(f"{question} Refused: no terminal to confirm on; pass --yes.")
+            err.say(f"{question} Refused: no terminal to confirm on; pass --yes.")
             return 1
-        if not _confirm(out, question):
-            out.print("Nothing deleted.")
+        if not confirm(question):
+            out.say("Nothing deleted.")
             return 1
     deleted = deleted_events = 0
     for entry in targets:
@@ -400,11 +368,11 @@ def _cmd_purge(args: argparse.Namespace) -> int:
         if outcome == "deleted":
             deleted += 1
             deleted_events += entry.events
-            out.print(f"deleted {escape(entry.name)} ({_plural(entry.events, 'event')})")
+            out.say(f"deleted {entry.name} ({_plural(entry.events, 'event')})")
         else:
             failed = True
-            out.print(f"skipped {escape(entry.name)}: {escape(why)}")
-    out.print(f"Deleted {_plural(deleted, 'log')} ({_plural(deleted_events, 'event')}).")
+            out.say(f"skipped {entry.name}: {why}")
+    out.say(f"Deleted {_plural(deleted, 'log')} ({_plural(deleted_events, 'event')}).")
     return 1 if failed else 0
 
 
