@@ -12,6 +12,7 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING
 
+import anyio
 import httpx
 import pytest
 
@@ -117,8 +118,6 @@ def test_a_flush_waiting_when_close_is_called_returns_false(make_config: MakeCon
 
 async def anyio_sleep_forever() -> None:
     """Sleep until cancelled, on whichever backend runs the logger."""
-    import anyio
-
     await anyio.sleep_forever()
 
 
@@ -207,6 +206,22 @@ def test_each_backend_runs_the_logger(make_config: MakeConfig, backend: str) -> 
         assert log.flush(timeout=5.0) is True
     assert loops == [backend]
     assert log.stats.exported == 1
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_it_starts_from_a_thread_that_runs_an_event_loop(
+    make_config: MakeConfig, backend: str
+) -> None:
+    """Started from code that anyio.run runs, the logger thread still gets a loop of its own."""
+    transport = CapturingTransport()
+
+    async def main() -> None:
+        # Blocking calls on the loop, on purpose: a synchronous framework's code.
+        with eventlog.start_event_logger(make_config(), transport=transport, backend=backend):
+            eventlog.log_event("from_async_code")
+
+    anyio.run(main, backend="asyncio")
+    assert transport.event_names() == ["from_async_code"]
 
 
 def test_module_level_log_event_from_a_plain_thread_reaches_it(make_config: MakeConfig) -> None:
