@@ -367,6 +367,9 @@ class SyncEventLogger:
 
         Raises:
             ExporterShutdownError: :meth:`close` was called before.
+            RuntimeError: called from a thread that runs a trio event loop
+                (a blocking call there would stall it: in async code, use
+                :func:`open_event_logger`).
 
         Example:
             >>> log.flush(timeout=2.0)  # doctest: +SKIP
@@ -378,8 +381,10 @@ class SyncEventLogger:
             raise ExporterShutdownError
         try:
             future = run.portal.start_task_soon(event_logger.flush)
-        except RuntimeError:  # the portal stopped: closed meanwhile
-            return False
+        except RuntimeError:
+            if self._closed_meanwhile():  # the portal stopped
+                return False
+            raise  # called from a thread that runs a trio event loop
         try:
             future.result(timeout)
         except TimeoutError:
@@ -397,6 +402,9 @@ class SyncEventLogger:
             or refused configuration, a closed logger, or when ``timeout``
             passed first (the change is not interrupted: it goes on).
 
+        Raises:
+            RuntimeError: called from a thread that runs a trio event loop.
+
         Example:
             >>> from eventlog import RemoteConfig
             >>> log.apply_remote_config(RemoteConfig(scheduled_delay=2.0))  # doctest: +SKIP
@@ -408,12 +416,18 @@ class SyncEventLogger:
             return False
         try:
             future = run.portal.start_task_soon(event_logger.apply_remote_config, remote)
-        except RuntimeError:  # the portal stopped: closed meanwhile
-            return False
+        except RuntimeError:
+            if self._closed_meanwhile():  # the portal stopped
+                return False
+            raise  # called from a thread that runs a trio event loop
         try:
             return future.result(timeout)
         except (TimeoutError, CancelledError):
             return False
+
+    def _closed_meanwhile(self) -> bool:
+        # A call, so that type checkers do not assume the attribute unchanged.
+        return self._closed
 
     @property
     def stats(self) -> Stats:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 import pytest
+import trio
 
 import eventlog
 from eventlog.testing import CapturingTransport
@@ -119,6 +120,25 @@ def test_a_flush_waiting_when_close_is_called_returns_false(make_config: MakeCon
 async def anyio_sleep_forever() -> None:
     """Sleep until cancelled, on whichever backend runs the logger."""
     await anyio.sleep_forever()
+
+
+def test_flush_from_a_thread_running_trio_raises_runtime_error(make_config: MakeConfig) -> None:
+    """A blocking flush on a trio loop's thread is refused loudly, not reported as False."""
+    transport = CapturingTransport()
+    log = eventlog.start_event_logger(make_config(), transport=transport)
+
+    async def main() -> None:
+        log.log_event("from_trio_code")
+        with pytest.raises(RuntimeError):
+            log.flush(timeout=1.0)
+        with pytest.raises(RuntimeError):
+            log.apply_remote_config(eventlog.RemoteConfig(max_export_batch_size=2))
+
+    try:
+        trio.run(main)
+    finally:
+        log.close()
+    assert transport.event_names() == ["from_trio_code"]
 
 
 def test_log_event_from_four_threads(make_config: MakeConfig) -> None:
