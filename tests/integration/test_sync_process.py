@@ -102,14 +102,32 @@ pid = os.fork()
 if pid == 0:
     status = 1
     try:
+        import threading, time
+
+        # Four threads use the logger first, at once: one of them starts it.
+        barrier = threading.Barrier(4)
+        waits = []
+
+        def first_use(n):
+            barrier.wait()
+            start = time.perf_counter()
+            log.log_event("child_thread", {"n": n})
+            waits.append(time.perf_counter() - start)
+
+        threads = [threading.Thread(target=first_use, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        loggers = [t for t in threading.enumerate() if t.name == "eventlog"]
         for i in range(count):
             eventlog.log_event("child", {"i": i})  # module level: reaches the new logger
-        log.log_event("child_direct")
         flushed = log.flush(timeout=10.0)
         stats = log.stats
         log.close()
         report = {"flushed": flushed, "emitted": stats.emitted, "exported": stats.exported,
-                  "taken_over": stats.taken_over, "pid": os.getpid()}
+                  "taken_over": stats.taken_over, "logger_threads": len(loggers),
+                  "first_use_ms": max(waits) * 1000}
         os.write(report_w, json.dumps(report).encode())
         status = 0
     finally:
@@ -134,20 +152,24 @@ async def test_parent_and_child_each_deliver_their_own_events_once(
     """After a fork both processes deliver what they logged, once; the child starts its own run."""
     report = await run_script(FORK, collector.url, str(tmp_path / "telemetry"), str(EVENTS))
     child = report["child"]
+    # The first use started the child's logger: it blocked once, briefly.
+    assert child["first_use_ms"] < 5000
     assert report["child_status"] == 0
     assert child["flushed"] is True
+    # One logger thread started, for the four threads that used it at once.
+    assert child["logger_threads"] == 1
     # The child's logger is new: the parent's queued events are not in it.
-    assert child["emitted"] == child["exported"] == EVENTS + 1
+    assert child["emitted"] == child["exported"] == EVENTS + 4
     assert child["taken_over"] == 0
     assert report["emitted"] == report["exported"] == 2 * EVENTS
     assert await stored_names(collector) == {
         "before_fork": EVENTS,
         "parent": EVENTS,
         "child": EVENTS,
-        "child_direct": 1,
+        "child_thread": 4,
     }
     assert collector.stats.duplicates == 0
-    assert collector.stats.received == 3 * EVENTS + 1
+    assert collector.stats.received == 3 * EVENTS + 4
 
 
 FORK_SPOOL = """
