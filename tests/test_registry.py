@@ -169,3 +169,13 @@ async def test_a_logger_stops_being_the_fallback_when_it_stops_accepting(
             log.log_event("queued")
     assert seen == [None]
     assert transport.event_names() == ["queued"]
+
+
+async def test_the_module_level_function_in_a_test_reaches_the_fixtures_logger(
+    event_logger: eventlog.EventLogger, event_transport: CapturingTransport
+) -> None:
+    """The plugin's logger is opened in a fixture's task: the test reaches it as the open one."""
+    eventlog.log_event("search", {"results": 12})
+    assert eventlog.current_logger() is event_logger
+    await event_logger.flush()
+    event_transport.assert_delivered("search", results=12)
