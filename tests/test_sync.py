@@ -191,11 +191,13 @@ def test_config_error_from_opening_the_logger_raises_in_the_caller(
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     config = make_config(strict=True, storage_dir=str(blocker / "telemetry"))
+    threads = set(threading.enumerate())
     with pytest.raises(eventlog.ConfigError) as caught:
         eventlog.start_event_logger(config, transport=CapturingTransport())
     assert caught.value.field == "storage_dir"
     assert eventlog.current_logger() is None
-    assert "eventlog" not in [t.name for t in threading.enumerate()]
+    # The logger's thread has ended (joined) before the error reached the caller.
+    assert [t.name for t in set(threading.enumerate()) - threads] == []
 
 
 def test_an_unknown_backend_raises_config_error(make_config: MakeConfig) -> None:
@@ -294,6 +296,27 @@ def test_apply_remote_config_goes_through_the_portal(make_config: MakeConfig) ->
         assert log.flush(timeout=5.0) is True
     assert [len(r.events) for r in transport.requests] == [2, 2]
     assert log.apply_remote_config(eventlog.RemoteConfig(max_export_batch_size=3)) is False
+
+
+def test_apply_remote_config_times_out_behind_a_hanging_export(make_config: MakeConfig) -> None:
+    """A batch change waits for the queue to go out first: past timeout it returns False."""
+    arrived = threading.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        arrived.set()
+        await anyio_sleep_forever()
+        raise AssertionError("unreachable")
+
+    config = make_config(export_timeout=3600.0, shutdown_timeout=0.05)
+    with eventlog.start_event_logger(config, transport=httpx.MockTransport(hang)) as log:
+        log.log_event("stuck")
+        assert log.flush(timeout=0.0) is False  # starts the export
+        assert arrived.wait(5.0)
+        # Queued events go out under the old configuration first, and the one
+        # POST slot is taken by the hanging export.
+        log.log_event("queued")
+        change = eventlog.RemoteConfig(max_export_batch_size=2)
+        assert log.apply_remote_config(change, timeout=0.05) is False
 
 
 def test_a_disabled_logger_is_a_no_op(make_config: MakeConfig) -> None:

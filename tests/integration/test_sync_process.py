@@ -53,6 +53,12 @@ def script_env() -> dict[str, str]:
 
 async def run_script(script: str, *args: str) -> dict[str, Any]:
     """Run ``script`` with ``args``; its last stdout line, decoded from JSON."""
+    report, _ = await run_script_with_stderr(script, *args)
+    return report
+
+
+async def run_script_with_stderr(script: str, *args: str) -> tuple[dict[str, Any], str]:
+    """Run ``script`` with ``args``; its last stdout line, decoded from JSON, and its stderr."""
     with trio.fail_after(TIMEOUT):
         result = await trio.run_process(
             [sys.executable, "-c", script, *args],
@@ -64,7 +70,7 @@ async def run_script(script: str, *args: str) -> dict[str, Any]:
         )
     assert result.returncode == 0, result.stderr.decode()
     report: dict[str, Any] = json.loads(result.stdout.decode().splitlines()[-1])
-    return report
+    return report, result.stderr.decode()
 
 
 @pytest.fixture
@@ -83,7 +89,7 @@ async def stored_names(collector: Collector) -> Counter[str]:
 
 
 FORK = """
-import json, os, sys
+import json, os, sys, traceback
 
 import eventlog
 
@@ -100,7 +106,6 @@ for i in range(count):
 report_r, report_w = os.pipe()
 pid = os.fork()
 if pid == 0:
-    status = 1
     try:
         import threading, time
 
@@ -129,9 +134,10 @@ if pid == 0:
                   "taken_over": stats.taken_over, "logger_threads": len(loggers),
                   "first_use_ms": max(waits) * 1000}
         os.write(report_w, json.dumps(report).encode())
-        status = 0
-    finally:
-        os._exit(status)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)  # never into the parent's code
+    sys.exit(0)  # a normal exit: the atexit handlers run (coverage's data is saved)
 os.close(report_w)
 for i in range(count):
     log.log_event("parent", {"i": i})
@@ -173,7 +179,7 @@ async def test_parent_and_child_each_deliver_their_own_events_once(
 
 
 FORK_SPOOL = """
-import json, os, sys, time
+import json, os, sys, time, traceback
 
 import eventlog
 
@@ -206,7 +212,6 @@ report_r, report_w = os.pipe()
 go_r, go_w = os.pipe()
 pid = os.fork()
 if pid == 0:
-    status = 1
     try:
         os.close(go_w)
         log.log_event("child")  # starts the child's own logger (a new run)
@@ -216,9 +221,10 @@ if pid == 0:
                                        "spooled": stats.spooled}).encode() + b"\\n")
         os.read(go_r, 1)  # alive, its logger open, until the parent is done
         log.close()
-        status = 0
-    finally:
-        os._exit(status)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)  # never into the parent's code
+    sys.exit(0)  # a normal exit: the atexit handlers run (coverage's data is saved)
 os.close(report_w)
 os.close(go_r)
 with os.fdopen(report_r) as pipe:
@@ -260,6 +266,75 @@ async def test_the_child_never_touches_the_parents_live_spool(
     assert report["unchanged"] is True
     assert report["replayed_while_child_lives"] == EVENTS
     assert (await stored_names(collector))["spooled"] == EVENTS
+
+
+FORK_EDGES = """
+import json, os, sys, threading, traceback
+
+import eventlog
+
+base_url, storage_dir = sys.argv[1], sys.argv[2]
+config = eventlog.Config(
+    base_url=base_url, storage_dir=storage_dir, service_name="fork-edges",
+    strict=True, shutdown_timeout=0.2,
+)
+closed_before = eventlog.start_event_logger(config)
+closed_before.close()
+unused = eventlog.start_event_logger(config)
+failing = eventlog.start_event_logger(config)
+report_r, report_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    try:
+        unused.close()  # never used here: nothing to start, nothing to drain
+        threads = [t.name for t in threading.enumerate() if t.name == "eventlog"]
+        os.chmod(storage_dir, 0o777)  # unsafe now: strict mode refuses to open a logger
+        failing.log_event("lost")
+        failing.log_experiment("lost-experiment", 1)
+        try:
+            failing.flush()
+            flush = "returned"
+        except eventlog.ExporterShutdownError:
+            flush = "ExporterShutdownError"
+        closed_before.log_event("late")
+        report = {"threads_after_close": threads, "flush": flush,
+                  "dropped": failing.stats.dropped_after_shutdown,
+                  "closed_before_dropped": closed_before.stats.dropped_after_shutdown}
+        os.write(report_w, json.dumps(report).encode())
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)  # never into the parent's code
+    sys.exit(0)  # a normal exit: the atexit handlers run (coverage's data is saved)
+os.close(report_w)
+with os.fdopen(report_r) as pipe:
+    child = json.loads(pipe.read())
+_, status = os.waitpid(pid, 0)
+unused.close()
+failing.close()
+print(json.dumps({"child": child, "child_status": status}))
+"""
+
+
+@needs_fork
+async def test_in_a_child_a_logger_that_cannot_start_counts_and_never_raises(
+    tmp_path: Path,
+) -> None:
+    """A child's logger that fails to start: a WARNING, events counted; close starts nothing.
+
+    Also: closing in the child a logger it never used starts no thread, and a
+    logger closed before the fork stays closed in the child.
+    """
+    storage_dir = tmp_path / "telemetry"
+    storage_dir.mkdir(mode=0o700)
+    report, stderr = await run_script_with_stderr(FORK_EDGES, refused_url(), str(storage_dir))
+    assert report["child_status"] == 0
+    assert report["child"] == {
+        "threads_after_close": [],
+        "flush": "ExporterShutdownError",
+        "dropped": 2,
+        "closed_before_dropped": 1,
+    }
+    assert "eventlog: the logger could not start in this process" in stderr
 
 
 IMPORTS = """
