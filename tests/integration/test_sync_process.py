@@ -178,6 +178,50 @@ async def test_parent_and_child_each_deliver_their_own_events_once(
     assert collector.stats.received == 3 * EVENTS + 4
 
 
+GRANDCHILD = """
+import json, os, sys, traceback
+
+import eventlog
+
+base_url, storage_dir = sys.argv[1], sys.argv[2]
+log = eventlog.start_event_logger(eventlog.Config(base_url=base_url, storage_dir=storage_dir))
+report_r, report_w = os.pipe()
+if os.fork() == 0:
+    try:
+        # The child forks again before it ever used the logger.
+        pid = os.fork()
+        if pid == 0:
+            eventlog.log_event("grandchild")  # module level: starts the grandchild's logger
+            report = {"reached": eventlog.current_logger() is not None,
+                      "flushed": log.flush(timeout=10.0)}
+            log.close()
+            os.write(report_w, json.dumps(report).encode())
+        else:
+            os.close(report_w)
+            _, status = os.waitpid(pid, 0)
+            assert status == 0, status
+            log.close()
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)  # never into the parent's code
+    sys.exit(0)  # a normal exit: the atexit handlers run (coverage's data is saved)
+os.close(report_w)
+with os.fdopen(report_r) as pipe:
+    grandchild = json.loads(pipe.read())
+os.wait()
+log.close()
+print(json.dumps(grandchild))
+"""
+
+
+@needs_fork
+async def test_a_grandchild_starts_its_own_logger_too(collector: Collector, tmp_path: Path) -> None:
+    """A child that forks before it used the logger passes the lazy start on."""
+    report = await run_script(GRANDCHILD, collector.url, str(tmp_path / "telemetry"))
+    assert report == {"reached": True, "flushed": True}
+    assert await stored_names(collector) == {"grandchild": 1}
+
+
 FORK_SPOOL = """
 import json, os, sys, time, traceback
 
