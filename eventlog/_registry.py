@@ -120,7 +120,12 @@ def _after_fork_in_child() -> None:
     kept: list[EventLogger | StandIn] = []
     for entry in _open:
         ref = _owners.get(entry)
-        owner = None if ref is None else ref()
+        if ref is not None:
+            owner = ref()
+        else:
+            # A stand-in already (a child that never started its logger forked
+            # again) stays; a logger no facade runs is dropped.
+            owner = cast("StandIn", entry) if hasattr(entry, "_event_logger") else None
         if owner is not None:
             kept.append(owner)
     _open[:] = kept

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from eventlog._spool import FileOps, Runner
 
-__all__ = ["Seams", "current", "use"]
+__all__ = ["Seams", "current", "install", "use"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,3 +51,8 @@ def use(**changes: object) -> Iterator[Seams]:
         yield seams
     finally:
         _SEAMS.reset(token)
+
+
+def install(seams: Seams) -> None:
+    """Put ``seams`` in force in this context (a new thread's, which starts empty)."""
+    _SEAMS.set(seams)

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Final, final
 import anyio
 import anyio.from_thread
 
-from eventlog import _registry
+from eventlog import _registry, _seams
 from eventlog._config import Config
 from eventlog._exceptions import ConfigError, ExporterShutdownError
 from eventlog._logger import EventLogger, open_event_logger
@@ -75,6 +75,20 @@ _BACKENDS: Final = ("trio", "asyncio")
 def _default_backend() -> str:
     # Not imported here: an asyncio program must not pay for loading trio.
     return "trio" if importlib.util.find_spec("trio") is not None else "asyncio"
+
+
+async def _import_first_use_modules(event_logger: EventLogger) -> None:
+    """Import now what the logger thread would import on first use.
+
+    A fork while a thread of the parent imports a module leaves that module's
+    import lock held in the child, by a thread the child does not have: the
+    child's own logger would wait for it forever. So everything the logger
+    imports lazily (the HTTP client's stack as it is built, the idna codec of
+    the first name resolution) is imported before ``start_event_logger``
+    returns, and a fork after it is safe.
+    """
+    await event_logger._clients.warm(event_logger.config.endpoint)
+    "localhost".encode("idna")
 
 
 @final
@@ -164,11 +178,11 @@ class SyncEventLogger:
         "_backend",
         "_closed",
         "_config",
-        "_context",
         "_emitter",
         "_lock",
         "_options",
         "_run",
+        "_seams_in_force",
     )
 
     _abandoned: list[EventLogger]
@@ -176,11 +190,11 @@ class SyncEventLogger:
     _backend: str
     _closed: bool
     _config: Config
-    _context: contextvars.Context
     _emitter: EventLogger | _Restart
     _lock: threading.Lock
     _options: _Options
     _run: _Running | None
+    _seams_in_force: _seams.Seams
 
     def __init__(self) -> None:
         raise TypeError("use eventlog.start_event_logger() to get a SyncEventLogger")
@@ -196,9 +210,7 @@ class SyncEventLogger:
         self._closed = False
         self._abandoned = []
         self._lock = threading.Lock()
-        # The logger thread runs in a copy of the caller's context, as
-        # to_thread workers do.
-        self._context = contextvars.copy_context()
+        self._seams_in_force = _seams.current()
         run = self._launch()
         self._run = run
         self._emitter = run.logger
@@ -214,8 +226,10 @@ class SyncEventLogger:
     def _launch(self) -> _Running:
         """Start the logger thread; return once its logger is open (or raise why not)."""
         started: Future[_Running] = Future()
+        # A new context, as anyio's portal threads get: the caller's may say
+        # an event loop runs (anyio.run would refuse to start another).
         thread = threading.Thread(
-            target=self._context.copy().run,
+            target=contextvars.Context().run,
             args=(self._thread_main, started),
             name="eventlog",
             daemon=True,
@@ -228,6 +242,7 @@ class SyncEventLogger:
             raise
 
     def _thread_main(self, started: Future[_Running]) -> None:
+        _seams.install(self._seams_in_force)  # the tests' seams, captured at the start
         try:
             anyio.run(self._main, started, backend=self._backend)
         except BaseException as exc:  # noqa: BLE001 -- the thread's end: handed to the caller
@@ -250,6 +265,8 @@ class SyncEventLogger:
             ) as event_logger,
             anyio.from_thread.BlockingPortal() as portal,
         ):
+            if event_logger.enabled:
+                await _import_first_use_modules(event_logger)
             stop = anyio.Event()
             started.set_result(_Running(event_logger, portal, stop, threading.current_thread()))
             await stop.wait()
@@ -350,6 +367,9 @@ class SyncEventLogger:
 
         Raises:
             ExporterShutdownError: :meth:`close` was called before.
+            RuntimeError: called from a thread that runs a trio event loop
+                (a blocking call there would stall it: in async code, use
+                :func:`open_event_logger`).
 
         Example:
             >>> log.flush(timeout=2.0)  # doctest: +SKIP
@@ -361,8 +381,10 @@ class SyncEventLogger:
             raise ExporterShutdownError
         try:
             future = run.portal.start_task_soon(event_logger.flush)
-        except RuntimeError:  # the portal stopped: closed meanwhile
-            return False
+        except RuntimeError:
+            if self._closed_meanwhile():  # the portal stopped
+                return False
+            raise  # called from a thread that runs a trio event loop
         try:
             future.result(timeout)
         except TimeoutError:
@@ -380,6 +402,9 @@ class SyncEventLogger:
             or refused configuration, a closed logger, or when ``timeout``
             passed first (the change is not interrupted: it goes on).
 
+        Raises:
+            RuntimeError: called from a thread that runs a trio event loop.
+
         Example:
             >>> from eventlog import RemoteConfig
             >>> log.apply_remote_config(RemoteConfig(scheduled_delay=2.0))  # doctest: +SKIP
@@ -391,12 +416,18 @@ class SyncEventLogger:
             return False
         try:
             future = run.portal.start_task_soon(event_logger.apply_remote_config, remote)
-        except RuntimeError:  # the portal stopped: closed meanwhile
-            return False
+        except RuntimeError:
+            if self._closed_meanwhile():  # the portal stopped
+                return False
+            raise  # called from a thread that runs a trio event loop
         try:
             return future.result(timeout)
         except (TimeoutError, CancelledError):
             return False
+
+    def _closed_meanwhile(self) -> bool:
+        # A call, so that type checkers do not assume the attribute unchanged.
+        return self._closed
 
     @property
     def stats(self) -> Stats:

@@ -33,6 +33,7 @@ import errno
 import itertools
 import logging
 import os
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Final, final
 
@@ -112,6 +113,9 @@ class _Delete:
 _Op = _Append | _Journal | _Delete
 _MainOp = _Append | _Delete
 
+# Spools not released yet, for the fork handler below.
+_LIVE: Final[weakref.WeakSet[Spool]] = weakref.WeakSet()
+
 
 @final
 class Spool:
@@ -179,6 +183,7 @@ class Spool:
         self._closed = False
         self._outstanding = 0
         self._caught_up = anyio.Event()
+        _LIVE.add(self)
 
     # -- gauges ------------------------------------------------------------------
 
@@ -874,7 +879,26 @@ class Spool:
         await self._flush_journal()
         await self._flush()
 
+    def forget_inherited(self) -> None:
+        """In a forked child: close the parent's descriptors of this spool, never unlocking.
+
+        A ``flock`` belongs to the open file description, which the child
+        shares: ``LOCK_UN`` here would release the parent's lock, while the
+        inherited descriptor, kept open, would hold the lock for as long as
+        the child lives, even after the parent let go of its logs (so the
+        next run could not take them over). Closing it does neither.
+        """
+        fds = list(self._fds.values())
+        self._fds.clear()
+        for log in (*self.logs, self.own):
+            if log.lock_fd is not None:
+                fds.append(log.lock_fd)
+                log.lock_fd = None
+        for fd in fds:
+            self._ops.close_quietly(fd)
+
     async def _release(self) -> None:
+        _LIVE.discard(self)
         ops = self._ops
         fds = list(self._fds.values())
         self._fds.clear()
@@ -898,6 +922,15 @@ class Spool:
         with anyio.CancelScope(shield=True):
             await self._runner(release)
 
+
+def _after_fork_in_child() -> None:
+    # No thread of the parent's runs here: these spools are the parent's, live.
+    for spool in list(_LIVE):
+        spool.forget_inherited()
+    _LIVE.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 # Everything of a record line but the payload, at its widest; for the size limit.
 _LINE_OVERHEAD: Final = len(b'{"v":2,"n":,"attempts":,"t":,"crc32":"00000000","event":}\n') + 3 * 20
