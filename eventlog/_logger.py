@@ -444,7 +444,7 @@ def current_logger() -> EventLogger | None:
     ``DO_NOT_TRACK=1``) is registered too: while it is the first one open,
     the fallback is a no-op.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> eventlog.current_logger() is None  # no logger open in this process
         True

@@ -162,7 +162,7 @@ class SyncEventLogger:
 
     Not constructed directly: :func:`start_event_logger` builds it.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> config = eventlog.Config(enabled=False)  # a no-op logger, for the example
         >>> with eventlog.start_event_logger(config) as log:
@@ -331,7 +331,7 @@ class SyncEventLogger:
         thread first and so blocks while it opens (milliseconds; see
         docs/apps.md).
 
-        Example:
+        Examples:
             >>> log.log_event("page_view", {"status": 200})  # doctest: +SKIP
         """
         self._emitter.log_event(name, metadata)
@@ -346,7 +346,7 @@ class SyncEventLogger:
     ) -> None:
         """Queue an experiment assignment: :meth:`EventLogger.log_experiment`, from any thread.
 
-        Example:
+        Examples:
             >>> log.log_experiment("new-onboarding", 1)  # doctest: +SKIP
         """
         self._emitter.log_experiment(
@@ -371,7 +371,7 @@ class SyncEventLogger:
                 (a blocking call there would stall it: in async code, use
                 :func:`open_event_logger`).
 
-        Example:
+        Examples:
             >>> log.flush(timeout=2.0)  # doctest: +SKIP
             True
         """
@@ -405,7 +405,7 @@ class SyncEventLogger:
         Raises:
             RuntimeError: called from a thread that runs a trio event loop.
 
-        Example:
+        Examples:
             >>> from eventlog import RemoteConfig
             >>> log.apply_remote_config(RemoteConfig(scheduled_delay=2.0))  # doctest: +SKIP
             True
@@ -449,7 +449,7 @@ class SyncEventLogger:
         ``stats.dropped_after_shutdown``. In a forked child that never used
         the logger, nothing was started and there is nothing to drain.
 
-        Example:
+        Examples:
             >>> log.close(timeout=10.0)  # doctest: +SKIP
         """
         with self._lock:
@@ -566,7 +566,7 @@ def start_event_logger(
             unknown ``backend``; in strict mode, an unusable
             ``config.storage_dir``.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> log = eventlog.start_event_logger(eventlog.Config(enabled=False))
         >>> log.log_event("cli_run", {"args": 3})
