@@ -652,7 +652,15 @@ class Pipeline:
             self._unsettled.pop(chunk.first, None)
             self._notify_progress()
 
-        if report.failed_posts or report.killed:
+        if (report.failed_posts or report.killed) and chunk.epoch != self._failure_epoch:
+            # Posted before the last failure: the same outage, seen by a POST
+            # that was already in flight (or older news than a later answer).
+            # It neither counts as one more failure nor brings the retry
+            # forward; a longer Retry-After still pushes a pending one back.
+            if self._retry_at is not None and report.retry_after is not None:
+                wait = min(report.retry_after, self.config.max_retry_after)
+                self._retry_at = max(self._retry_at, self._clock.monotonic() + wait)
+        elif report.failed_posts or report.killed:
             self._failures += 1
             self._failure_epoch += 1
             delay = backoff_delay(

@@ -120,6 +120,27 @@ async def test_a_failure_among_posts_in_flight_settles_every_event_exactly_once(
     assert unaccounted(stats) == 0
 
 
+async def test_posts_in_flight_that_fail_together_are_one_failure_for_the_backoff(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Four POSTs of one outage, already in flight, back off once (base), not four times."""
+    transport = CapturingTransport(latency=0.1)
+    transport.fail_next(4, status=503)
+    config = make_config(
+        max_export_batch_size=10, base_backoff=1.0, max_backoff=60.0, max_concurrent_exports=4
+    )
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(40):
+            log.log_event("e", {"i": i})
+        await trio.sleep(5)
+    times = [round(t, 6) for t in transport.attempt_times]
+    # The probe comes one base backoff after the first failure (0.1 + 1.0), not 16 s later.
+    assert times[:4] == [0.0] * 4
+    assert times[4] == 1.1
+    assert log.stats.exported == 40
+    assert log.stats.export_failures == 4
+
+
 async def test_a_success_posted_before_a_failure_does_not_cancel_its_backoff(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -716,8 +716,8 @@ async def replay_spool(
         max_attempts=None,
         max_spool_bytes=_NO_SIZE_LIMIT,
         max_spool_age=_NO_AGE_LIMIT,
-        # No live events to be fair to: drain chunks follow each other at once
-        # (still one at a time).
+        # No live events to be fair to: the drain is not paced (several
+        # chunks in flight, docs/delivery.md).
         batch_delay=0.0,
         shutdown_timeout=shutdown_timeout,
         export_timeout=min(10.0, max(timeout, 1.0)),
