@@ -38,7 +38,8 @@ their attempt count raised (dropped once it reaches ``max_attempts``), the
 rest is spooled. A failure schedules the single backoff timer
 (``min(base * failures**2, max)``, jittered, ``Retry-After`` as a floor); the
 first failure thereby short-circuits every chunk not yet posted (chunks
-already in flight settle normally). A server answer to a chunk posted since
+already in flight settle normally; their failures are the same outage and
+do not count again). A server answer to a chunk posted since
 the last failure resets it, which makes the spool drain at once.
 
 Shutdown sets ``closing``: the processor hands over what is queued (live
