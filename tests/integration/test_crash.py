@@ -66,15 +66,16 @@ keeps those duplicates well under 1 %, a kill every 0.9 s puts them at 1 %.
 """
 WINDOW: Final = 0.05
 """The child's write_ahead_interval (the default): what a kill may lose."""
-COMMIT_ALLOWANCE: Final = 0.02
+COMMIT_ALLOWANCE: Final = 0.05
 """Time a commit itself takes on top of the window.
 
 The window opens when the committer sees the first event, and the events are
-safe once its timer has fired and the write has returned, with four children
-busy on two CPUs. Measured on a 2-CPU VM: lost events up to 52.4 ms old
-(2.4 ms past the window) in several hundred kills, so a bare 50 ms bound
-fails about one run of 20 kills in three; 20 ms leaves room for a slower
-machine.
+safe once its timer has fired and the write (in the spool's worker thread)
+has returned, with four children busy on two CPUs. Measured on a 2-CPU VM:
+lost events up to 52.4 ms old (2.4 ms past the window) in several hundred
+kills on an otherwise idle machine, and up to 75.7 ms old with other test
+suites running on it (a commit waiting for a CPU). docs/delivery.md states
+the bound the same way: the window, plus the commit being written.
 """
 STALL: Final = 0.01
 """No line for this long before the kill: the child had stalled (see :func:`reference_time`)."""
