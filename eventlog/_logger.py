@@ -39,7 +39,12 @@ from eventlog import _registry, _seams
 from eventlog._clock import Clock, SystemClock, deadline_scope, wall_time_function
 from eventlog._config import Config
 from eventlog._environment import ProcessFacts, detect_environment
-from eventlog._exceptions import ConfigError, ExporterShutdownError, InvalidEventError
+from eventlog._exceptions import (
+    ConfigError,
+    ExporterShutdownError,
+    InvalidEventError,
+    unwrap_group,
+)
 from eventlog._exporter import AuthProbe, AuthProvider, Exporter, Killswitch, KillswitchProbe
 from eventlog._http import HttpClients
 from eventlog._pipeline import Pipeline
@@ -93,7 +98,6 @@ class EventLogger:
 
     __slots__ = (
         "_accepting",
-        "_auth",
         "_batch_size",
         "_clients",
         "_clock",
@@ -102,6 +106,7 @@ class EventLogger:
         "_disabled",
         "_fast_below",
         "_killed",
+        "_make_exporter",
         "_max_queue",
         "_pipeline",
         "_queue",
@@ -114,7 +119,6 @@ class EventLogger:
     )
 
     _accepting: bool
-    _auth: AuthProbe
     _batch_size: int
     _clients: HttpClients
     _clock: Clock
@@ -123,6 +127,7 @@ class EventLogger:
     _disabled: bool
     _fast_below: int
     _killed: KillswitchProbe
+    _make_exporter: Callable[[Config], Exporter]
     _max_queue: int
     _pipeline: Pipeline
     _queue: deque[RawEvent]
@@ -158,7 +163,7 @@ class EventLogger:
         counters: Counters,
         clock: Clock,
         clients: HttpClients,
-        auth: AuthProbe,
+        make_exporter: Callable[[Config], Exporter],
         killed: KillswitchProbe,
         sampler: Sampler,
     ) -> EventLogger:
@@ -171,7 +176,7 @@ class EventLogger:
         self._counters = counters
         self._clock = clock
         self._clients = clients
-        self._auth = auth
+        self._make_exporter = make_exporter
         self._killed = killed
         self._sampler = sampler
         self._queue = pipeline.queue
@@ -399,18 +404,10 @@ class EventLogger:
             return False
         # Sampling and the emit-side limits apply at once, before the rebuild.
         self._use(new)
-        if any(getattr(new, f) != getattr(old, f) for f in BATCH_FIELDS):
-            exporter = Exporter(
-                new,
-                self._clients,
-                clock=self._clock,
-                counters=self._counters,
-                auth=self._auth,
-                killswitch=self._killed,
-            )
-            if not await self._pipeline.reconfigure(new, exporter):
-                self._use(old)  # closed meanwhile: nothing switched
-                return False
+        rebuild = any(getattr(new, f) != getattr(old, f) for f in BATCH_FIELDS)
+        if rebuild and not await self._pipeline.reconfigure(new, self._make_exporter(new)):
+            self._use(old)  # closed meanwhile: nothing switched
+            return False
         return True
 
     def _use(self, config: Config) -> None:
@@ -473,15 +470,6 @@ def log_event(name: str, metadata: Metadata | None = None) -> None:
         if current is None:
             return
     current.log_event(name, metadata)
-
-
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    # Our background tasks never raise (each catches failures at its unit of
-    # work), so a group here holds the block's own exception or a Cancelled.
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
 
 
 @asynccontextmanager
@@ -607,14 +595,20 @@ async def open_event_logger(
         keep_active=config.write_ahead,
         disabled=spool_disabled,
     )
-    # verify stays at its default (True): design §4, TLS verification is always on.
-    # Built in a worker thread when a POST first needs it (docs/configuration.md).
+    # TLS verification is always on (docs/configuration.md); the client is
+    # built in a worker thread when a POST first needs it.
     clients = HttpClients(transport, config.export_timeout)
     killed = KillswitchProbe(killswitch)
-    auth_probe = AuthProbe(auth)
-    exporter = Exporter(
-        config, clients, clock=clock, counters=counters, auth=auth_probe, killswitch=killed
+    # The one place exporters are made: this one, and each remote configuration's.
+    make_exporter = partial(
+        Exporter,
+        clients=clients,
+        clock=clock,
+        counters=counters,
+        auth=AuthProbe(auth),
+        killswitch=killed,
     )
+    exporter = make_exporter(config)
     transformer = Transformer(
         config,
         id_prefix=secrets.token_hex(10),
@@ -639,7 +633,7 @@ async def open_event_logger(
         counters=counters,
         clock=clock,
         clients=clients,
-        auth=auth_probe,
+        make_exporter=make_exporter,
         killed=killed,
         sampler=Sampler(config.sampling, rng),
     )
@@ -681,7 +675,7 @@ async def open_event_logger(
                     pipeline.cancel()
                     tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise _unwrap(group) from None
+        raise unwrap_group(group) from None
     finally:
         with anyio.CancelScope(shield=True):
             await pipeline.spool_leftovers()
