@@ -13,6 +13,25 @@ Synchronous programs run the same logger on a thread of its own::
         log.log_event("app_started", {"cold_start_ms": 41.5})
 """
 
+# Layout (docs/contributing.md). This module is the public API; everything
+# else is private.
+#
+# The SDK (needs anyio, httpx and msgspec only; ruff keeps trio and rich out):
+#   _config, _context, _remote_config   what the application configures
+#   _logger, _registry, _sync           the logger, its process-wide fallback,
+#                                       the synchronous facade
+#   _transform, _events, _otlp          events to wire bytes (docs/events.md)
+#   _pipeline, _exporter, _http,        delivery: the batch processor, one POST,
+#     _backoff, _records                the HTTP clients, the backoff, record states
+#   _spool/                             the on-disk segmented log (docs/delivery.md)
+#   _stats, _sampling, _environment,    counters, sampling, detected facts,
+#     _clock, _threads, _exceptions     time, thread wake-ups, errors
+#   _seams                              what the SDK's own tests replace
+# Around it:
+#   _cli/                               the command line, presentation only
+#   collector/                          the reference collector (hypercorn on trio)
+#   testing/                            fakes and a pytest plugin for users' tests
+
 from __future__ import annotations
 
 from eventlog._clock import Clock as Clock
