@@ -95,11 +95,14 @@ class _Journal:
 class _Delete:
     """Delete a settled or evicted segment, and its log once an earlier run's is empty."""
 
-    __slots__ = ("log", "segment")
+    __slots__ = ("last", "log", "segment")
 
     def __init__(self, log: RunLog, segment: Segment | None) -> None:
         self.log = log
         self.segment = segment
+        # Decided now: when several segments of a log are evicted at once,
+        # each delete must not find the log empty and remove it (and its lock).
+        self.last = log.inherited and not log.segments
 
 
 _Op = _Append | _Journal | _Delete
@@ -696,7 +699,7 @@ class Spool:
         ops = self._ops
         fd = self._fds.pop(segment.path, None) if segment is not None else None
         # An earlier run's log goes with its last segment; this run's at close.
-        remove_log = log.inherited and not log.segments
+        remove_log = op.last
         lock_fd = log.lock_fd if remove_log else None
         if remove_log:
             log.lock_fd = None
@@ -712,16 +715,19 @@ class Spool:
         def delete() -> None:
             if fd is not None:
                 ops.close_quietly(fd)
-            for path in paths:
-                with contextlib.suppress(FileNotFoundError):
-                    ops.unlink(path)
-            if remove_log and directory is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    ops.unlink(os.path.join(directory, LOCK_NAME))
-                with contextlib.suppress(FileNotFoundError):
-                    ops.rmdir(directory)
-            if lock_fd is not None:
-                ops.close_quietly(lock_fd)
+            try:
+                for path in paths:
+                    with contextlib.suppress(FileNotFoundError):
+                        ops.unlink(path)
+                if remove_log and directory is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        ops.unlink(os.path.join(directory, LOCK_NAME))
+                    with contextlib.suppress(FileNotFoundError):
+                        ops.rmdir(directory)
+            finally:
+                # Released even when a delete failed: nothing holds the log any more.
+                if lock_fd is not None:
+                    ops.close_quietly(lock_fd)
             if paths or remove_log:
                 ops.fsync_dir(directory if directory and not remove_log else self.directory)
 
