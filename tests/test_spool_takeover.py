@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import errno
+import os
 from typing import TYPE_CHECKING
 
+import pytest
 import trio
 
-from eventlog._spool._format import run_name
+from eventlog._spool._format import encode_journal_line, run_name
 from tests.spool_support import (
     CountingOps,
+    disk_names,
     make_spool,
+    names_of,
     records_named,
     running,
     take_over_into,
@@ -75,3 +79,67 @@ async def test_a_failed_removal_of_an_earlier_log_still_releases_its_lock(
     assert ops.release_leaks() == 0
     # Left behind: an empty directory, nothing a later run could send.
     assert list((tmp_path / run_name("sess", "run1")).iterdir()) == []
+
+
+@pytest.mark.parametrize("tail", ["torn", "no-newline"])
+async def test_an_ack_written_after_a_torn_journal_line_is_kept(
+    tmp_path: Path, tail: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A journal ending in a torn line (a death mid-write): the next run's acks still read back."""
+    first, _ = make_spool(tmp_path, run="run1")
+    async with running(first):
+        first.add(records_named("a", "b", "c"))
+        await first.written()
+        spool_a = await first.take_retries(1)
+        first.settle(done=spool_a)
+    journal = tmp_path / run_name("sess", "run1") / "00000001.jnl"
+    line = encode_journal_line("failed", [2])
+    with journal.open("ab") as f:
+        f.write(line[:12] if tail == "torn" else line[:-1])
+
+    second, counters = make_spool(tmp_path, run="run2")
+    async with running(second):
+        await take_over_into(second, counters)
+        assert counters.taken_over == 2
+        taken = await second.take_retries(1)
+        assert names_of(taken) == ["b"]
+        second.settle(done=taken)
+    assert disk_names(tmp_path) == ["c"]
+
+
+class TornJournalWrite(CountingOps):
+    """Real file operations, except that the first journal write stops halfway and fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.torn = False
+
+    def write(self, fd: int, data: bytes) -> int:
+        if not self.torn and self._fd_kind(fd) == "jnl":
+            self.torn = True
+            os.write(fd, data[: len(data) // 2])
+            exc = OSError(errno.ENOSPC, "injected ENOSPC in write:jnl")
+            exc.written = len(data) // 2  # type: ignore[attr-defined]  # as FileOps.write does
+            raise exc
+        return super().write(fd, data)
+
+
+async def test_an_ack_written_after_a_torn_journal_write_is_kept(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A journal write fails halfway (disk full): the next line of that journal still reads back."""
+    ops = TornJournalWrite()
+    first, _ = make_spool(tmp_path, ops, run="run1")
+    async with running(first):
+        first.add(records_named("a", "b", "c"))
+        await first.written()
+        for _ in range(2):
+            taken = await first.take_retries(1)
+            first.settle(done=taken)
+            await first.written()
+        assert ops.torn
+    successor, counters = make_spool(tmp_path, run="run2")
+    async with running(successor):
+        await take_over_into(successor, counters)
+        # a's line was torn: a may be sent again (a duplicate); b's was whole.
+        assert names_of(await successor.take_retries(10)) == ["a", "c"]

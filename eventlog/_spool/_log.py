@@ -678,6 +678,9 @@ class Spool:
         if segment not in segment.log.segments and op.kind == "failed":
             return  # deleted since: its records are settled
         line = encode_journal_line(op.kind, op.numbers)
+        if segment.journal_torn:
+            # Glued to a torn line, this one would be unreadable too.
+            line = b"\n" + line
         ops = self._ops
         path = segment.journal_path
 
@@ -693,6 +696,13 @@ class Spool:
         except OSError as exc:
             # The records are settled in memory; on disk they may be sent again.
             logger.debug("spool journal %s not written: %s", path, exc)
+            # Part of the line may have reached the file (the pages of a
+            # version 1 file share it).
+            for other in (segment, *segment.log.segments):
+                if other.journal_path == path:
+                    other.journal_torn = True
+        else:
+            segment.journal_torn = False
 
     async def _delete(self, op: _Delete) -> None:
         segment, log = op.segment, op.log

@@ -50,6 +50,7 @@ class Segment:
         "failed",
         "held",
         "journal_path",
+        "journal_torn",
         "live",
         "log",
         "memory",
@@ -90,6 +91,9 @@ class Segment:
         """Appends scheduled and not done yet."""
         self.unwritten = 0
         """Bytes of the lines of records scheduled and not written yet."""
+        self.journal_torn = False
+        """The journal may end in a torn line (a crash, a failed write): the
+        next line is written on a line of its own."""
 
     @property
     def available(self) -> int:

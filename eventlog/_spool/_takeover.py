@@ -133,6 +133,7 @@ def _index_segment(segment: Segment, ops: FileOps, counters: Counters, mtime: fl
     segment.bytes = len(data)
     segment.pages = [Page(0, len(data), 0, segment.next_number)]
     segment.sealed = True
+    segment.journal_torn = not journal.endswith(b"\n") and bool(journal)
 
 
 def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: float) -> None:
@@ -164,6 +165,7 @@ def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: f
         segment.bytes = len(chunk)
         segment.next_number = position + count
         segment.sealed = True
+        segment.journal_torn = not journal.endswith(b"\n") and bool(journal)
         log.segments.append(segment)
         position += count
         offset = end
