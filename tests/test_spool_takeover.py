@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import trio
+import trio.testing
 
 from eventlog._spool._format import encode_journal_line, run_name
 from tests.spool_support import (
@@ -22,8 +23,6 @@ from tests.spool_support import (
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import trio.testing
 
 
 # -- regressions -----------------------------------------------------------------------------
@@ -143,3 +142,45 @@ async def test_an_ack_written_after_a_torn_journal_write_is_kept(
         await take_over_into(successor, counters)
         # a's line was torn: a may be sent again (a duplicate); b's was whole.
         assert names_of(await successor.take_retries(10)) == ["a", "c"]
+
+
+class FailingReads(CountingOps):
+    """Real file operations, except that the first ``failures`` reads of a segment fail."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        if self.failures:
+            self.failures -= 1
+            self._tick("read_range:seg")
+            raise OSError(errno.EIO, "injected EIO in read_range")
+        return super().read_range(path, offset, length)
+
+
+async def test_a_segment_that_cannot_be_read_keeps_its_records_for_a_later_drain(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A read for a retry fails: the records stay, none counted corrupt, read again later."""
+    first, _ = make_spool(tmp_path, run="run1")
+    async with running(first):
+        first.add(records_named("a", "b", "c"))
+    ops = FailingReads(2)
+    spool, counters = make_spool(tmp_path, ops, run="run2")
+    async with running(spool):
+        await take_over_into(spool, counters, ops)
+        assert await spool.take_retries(10) == []
+        assert (spool.events, counters.spool_corrupt_lines) == (3, 0)
+        # Not read again in a tight loop: the drain waits for the disk a while.
+        assert not spool.has_retries()
+        await trio.sleep(1)
+        assert spool.has_retries()
+        assert await spool.take_retries(10) == []
+        await trio.sleep(1.5)
+        assert not spool.has_retries()
+        await trio.sleep(0.5)
+        taken = await spool.take_retries(10)
+        assert names_of(taken) == ["a", "b", "c"]
+        spool.settle(done=taken)
+    assert list(tmp_path.iterdir()) == []

@@ -162,6 +162,8 @@ class Spool:
         self._fds: dict[str, int] = {}
         self._write_failures = 0
         self._write_retry_at: float | None = None
+        self._read_failures = 0
+        self._read_retry_at: float | None = None
         self._disk_problem: str | None = None
         self._warned_disk = False
         self._warned_limit = False
@@ -297,7 +299,8 @@ class Spool:
 
     def has_retries(self) -> bool:
         """True if some record waits for a retry (not settled, not held)."""
-        if any(s.available for s in self._segments()):
+        reading = self._read_retry_at is None or self._clock.monotonic() >= self._read_retry_at
+        if reading and any(s.available for s in self._segments()):
             return True
         return any(r.state is RecordState.PENDING and not r.fresh for r in self.unwritten)
 
@@ -353,8 +356,16 @@ class Spool:
         try:
             data = await self._reader(read)
         except OSError as exc:
-            logger.debug("spool segment %s not read: %s", path, exc)
-            data = b""
+            # The records stay on disk: a later drain reads them again, once
+            # the disk had a moment (has_retries says no until then, so that
+            # a drain does not retry the read in a tight loop).
+            self._read_failures += 1
+            delay = min(2.0 ** (self._read_failures - 1), _MAX_WRITE_BACKOFF)
+            self._read_retry_at = self._clock.monotonic() + delay
+            logger.debug("spool segment %s not read: %s; retrying in %gs", path, exc, delay)
+            return
+        self._read_failures = 0
+        self._read_retry_at = None
         lines, _ = read_lines(data)
         inherited = segment.log.inherited
         # Version 1 lines are numbered by their position: from the page's first.
