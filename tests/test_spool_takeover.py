@@ -184,3 +184,40 @@ async def test_a_segment_that_cannot_be_read_keeps_its_records_for_a_later_drain
         assert names_of(taken) == ["a", "b", "c"]
         spool.settle(done=taken)
     assert list(tmp_path.iterdir()) == []
+
+
+class FailingJournalUnlinks(CountingOps):
+    """Real file operations, except that journals cannot be deleted."""
+
+    def unlink(self, path: str) -> None:
+        if path.endswith(".jnl"):
+            self._tick("unlink:jnl")
+            raise OSError(errno.EACCES, "injected EACCES in unlink")
+        super().unlink(path)
+
+
+@pytest.mark.parametrize("whose", ["own", "earlier"])
+async def test_a_file_a_failed_delete_left_never_strands_its_log(
+    tmp_path: Path, whose: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A settled segment's journal cannot be deleted: its log stays claimable for a later run."""
+    failing = FailingJournalUnlinks()
+    first, _ = make_spool(tmp_path, failing if whose == "own" else None, run="run1")
+    async with running(first):
+        first.add(records_named("a"))
+        await first.written()
+        if whose == "own":
+            first.settle(done=await first.take_retries(1))
+    if whose == "earlier":
+        second, counters = make_spool(tmp_path, failing, run="run2")
+        async with running(second):
+            await take_over_into(second, counters, failing)
+            second.settle(done=await second.take_retries(1))
+    assert "unlink:jnl" in failing.log
+    left = sorted(p.name for p in (tmp_path / run_name("sess", "run1")).iterdir())
+    assert left == ["00000001.jnl", "lock"]
+    successor, counters = make_spool(tmp_path, run="run3")
+    async with running(successor):
+        await take_over_into(successor, counters)
+        assert counters.taken_over == 0
+    assert list(tmp_path.iterdir()) == []

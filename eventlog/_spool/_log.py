@@ -741,10 +741,7 @@ class Spool:
                     with contextlib.suppress(FileNotFoundError):
                         ops.unlink(path)
                 if remove_log and directory is not None:
-                    with contextlib.suppress(FileNotFoundError):
-                        ops.unlink(os.path.join(directory, LOCK_NAME))
-                    with contextlib.suppress(FileNotFoundError):
-                        ops.rmdir(directory)
+                    _remove_log_directory(ops, directory)
             finally:
                 # Released even when a delete failed: nothing holds the log any more.
                 if lock_fd is not None:
@@ -821,14 +818,30 @@ class Spool:
                 ops.close_quietly(fd)
             if remove_own and own.directory is not None:
                 with contextlib.suppress(OSError):
-                    ops.unlink(os.path.join(own.directory, LOCK_NAME))
-                    ops.rmdir(own.directory)
+                    _remove_log_directory(ops, own.directory)
                     ops.fsync_dir(self.directory)
             for fd in locks:
                 ops.close_quietly(fd)
 
         with anyio.CancelScope(shield=True):
             await self._runner(release)
+
+
+def _remove_log_directory(ops: FileOps, directory: str) -> None:
+    """Remove a log whose records are all settled: what is left in it, its lock, itself.
+
+    A settled segment's file whose delete failed may still be there. The lock
+    goes last: should anything else fail to go, the log stays claimable, and
+    a later run removes it (without its lock no run would ever take it over).
+    """
+    for name in ops.listdir(directory):
+        if name != LOCK_NAME:
+            with contextlib.suppress(FileNotFoundError):
+                ops.unlink(os.path.join(directory, name))
+    with contextlib.suppress(FileNotFoundError):
+        ops.unlink(os.path.join(directory, LOCK_NAME))
+    with contextlib.suppress(FileNotFoundError):
+        ops.rmdir(directory)
 
 
 # Everything of a record line but the payload, at its widest; for the size limit.
