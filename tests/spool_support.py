@@ -18,7 +18,7 @@ import msgspec
 import trio
 
 from eventlog._records import Record
-from eventlog._spool import FileOps, InlineRunner, Spool, take_over
+from eventlog._spool import FileOps, InlineRunner, Runner, Spool, take_over
 from eventlog._spool._admin import read_events
 from eventlog._spool._format import parse_journal, read_lines
 from eventlog._stats import Counters
@@ -109,6 +109,7 @@ def make_spool(
     run: str = "run1",
     counters: Counters | None = None,
     clock: VirtualClock | None = None,
+    runner: Runner | None = None,
     **options: Any,
 ) -> tuple[Spool, Counters]:
     """A spool of session ``sess`` and run ``run`` in ``directory``, its I/O inline."""
@@ -120,7 +121,7 @@ def make_spool(
         counters,
         clock=VirtualClock() if clock is None else clock,
         ops=FileOps() if ops is None else ops,
-        runner=InlineRunner(),
+        runner=InlineRunner() if runner is None else runner,
         reader=InlineRunner(),
         **options,
     )
