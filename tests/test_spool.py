@@ -11,10 +11,11 @@ import fcntl
 import os
 import stat
 import zlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 import trio
+import trio.testing
 
 from eventlog._records import Record, RecordState
 from eventlog._spool import FileOps
@@ -47,9 +48,10 @@ from tests.spool_support import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
-    import trio.testing
+T = TypeVar("T")
 
 PAYLOAD = b'{"event_type":"InternalEvent","event_data":{"event_id":"a"}}'
 
@@ -398,3 +400,34 @@ async def test_disk_errors_keep_records_in_memory_and_count_losses_at_close(
         assert spool.problem is not None
         assert "spool write failed" in spool.problem
     assert counters.dropped_disk_error == 2
+
+
+class GatedRunner:
+    """Runs each function inline once ``gate`` is set: a write the test can hold in flight."""
+
+    def __init__(self) -> None:
+        self.gate = trio.Event()
+
+    async def __call__(self, function: Callable[[], T], /) -> T:
+        await self.gate.wait()
+        return function()
+
+
+async def test_records_settled_while_their_failed_write_was_in_flight_are_not_kept(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Acked during a write that then fails: not kept in memory, not counted lost, not rewritten."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")  # every write fails
+    runner = GatedRunner()
+    spool, counters = make_spool(blocker / "sub", runner=runner)
+    async with running(spool):
+        spool.add(records_named("a", "b", "c"))
+        taken = await spool.take_retries(2)  # from memory: the write has not run yet
+        await trio.testing.wait_all_tasks_blocked()  # the writer waits at the gate
+        spool.settle(done=taken)
+        runner.gate.set()
+        await spool.written()
+        assert names_of(spool.unwritten) == ["c"]
+        assert spool.events == 1
+    assert counters.dropped_disk_error == 1

@@ -608,7 +608,8 @@ class Spool:
             if error is None or offset <= written:
                 if record.ordinal in segment.live and record.ordinal not in segment.held:
                     segment.memory.pop(record.ordinal, None)  # on disk: memory may let go
-            else:
+            elif record.ordinal in segment.live:
+                # Not on disk: memory keeps it (unless it was settled meanwhile).
                 failed.append(record)
         segment.bytes += written if error is not None else len(data)
         if not segment.pages:
