@@ -495,6 +495,24 @@ async def test_lines_that_reached_the_file_are_not_counted_lost(
     ops.release_leaks()
 
 
+async def test_a_failed_directory_fsync_does_not_disable_the_spool_for_the_run(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The log's creation fails at its last step (the directory's fsync): the retry writes it."""
+    at = await call_number(tmp_path, lambda s: add_and_write(s, "a"), "fsync_dir")
+    ops = FaultyOps(Fault(at=at, err=errno.EIO))
+    spool, counters = make_spool(tmp_path / "real", ops)
+    async with running(spool):
+        await add_and_write(spool, "a")
+        assert ops.failed == ["fsync_dir"]
+        await trio.sleep(1.5)
+        assert spool.unwritten == deque()
+        assert spool.problem is None
+    assert disk_names(tmp_path / "real") == ["a"]
+    assert counters.dropped_disk_error == 0
+    assert ops.release_leaks() == 0
+
+
 async def test_a_flipped_bit_in_a_segment_never_reaches_the_application(
     make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -673,15 +673,18 @@ class Spool:
         ops.makedirs(self.directory)
         with contextlib.suppress(FileExistsError):
             ops.mkdir(directory)
-        fd = ops.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT)
-        try:
-            # Run ids are random: a clash would be a bug.
-            if not ops.lock(fd):  # pragma: no cover
-                raise OSError(errno.EAGAIN, "spool log locked by another run")
-        except OSError:
-            ops.close_quietly(fd)
-            raise
-        self.own.lock_fd = fd
+        if self.own.lock_fd is None:
+            # Not again after a failure below: flock would refuse a second
+            # descriptor of ours, and every later write would fail.
+            fd = ops.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT)
+            try:
+                # Run ids are random: a clash would be a bug.
+                if not ops.lock(fd):  # pragma: no cover
+                    raise OSError(errno.EAGAIN, "spool log locked by another run")
+            except OSError:
+                ops.close_quietly(fd)
+                raise
+            self.own.lock_fd = fd
         ops.fsync_dir(self.directory)
         self._own_ready = True
 
