@@ -380,6 +380,7 @@ async def test_a_dead_disk_never_reaches_the_application_and_warns_once(
     assert log.stats.emitted == 10
     assert log.stats.dropped_disk_error == 10
     assert log.stats.exported == 0
+    assert (log.stats.spool_events, unaccounted(log.stats)) == (0, 0)
     assert disk_warnings(caplog, 0) == [
         f"eventlog: spool write failed in {spool_dir} (injected Read-only file system in "
         "makedirs); keeping events in memory, retrying in 1s",
@@ -432,6 +433,7 @@ async def test_memory_holds_at_most_a_queue_and_the_chunks_in_flight(
         assert len(log._spool.unwritten) == 30
         assert log.stats.dropped_disk_error == 120 - 30
     assert log.stats.dropped_disk_error == 120
+    assert (log.stats.spool_events, unaccounted(log.stats)) == (0, 0)
 
 
 # -- fault corners: each test was the repro of a bug ------------------------------
@@ -639,6 +641,7 @@ async def test_without_a_spool_what_is_undelivered_at_close_is_counted_lost(
     stats = log.stats
     assert stats.dropped_disk_error == 5
     assert stats.emitted == stats.dropped_disk_error + stats.exported
+    assert (stats.spool_events, unaccounted(stats)) == (0, 0)
     assert os.listdir(storage_dir) == []
 
 

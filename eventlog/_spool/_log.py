@@ -797,6 +797,8 @@ class Spool:
             self._retry_unwritten()
             await self._flush()
         lost = sum(1 for r in self.unwritten if r.state is not RecordState.DROPPED)
+        # Gone with this run: counted here, no longer held (stats.spool_events).
+        self.unwritten.clear()
         if lost:
             self._counters.dropped_disk_error += lost
             logger.warning("eventlog: %d events lost: the spool could not be written", lost)
