@@ -58,15 +58,17 @@ _ENVELOPE = msgspec.json.Decoder(Envelope)
 
 
 class VirtualClock:
-    """Virtual time: monotonic is trio's, wall time is ``EPOCH`` plus it (plus ``skew``)."""
+    """Virtual time: monotonic is trio's, wall time is ``epoch`` plus it (plus ``skew``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, epoch: float = EPOCH) -> None:
+        self.epoch = epoch
+        """Wall time at loop time 0 (``time.time()`` for events the logger's age limit keeps)."""
         self.skew = 0.0
         """Added to the wall time: moves it without moving the loop's time."""
 
     def wall_time(self) -> float:
-        """``EPOCH`` plus the loop's time plus ``skew``."""
-        return EPOCH + trio.current_time() + self.skew
+        """``epoch`` plus the loop's time plus ``skew``."""
+        return self.epoch + trio.current_time() + self.skew
 
     def monotonic(self) -> float:
         """trio's (virtual) time."""

@@ -3,26 +3,58 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
-from typing import TYPE_CHECKING
+import time
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
+import eventlog
+from eventlog._spool import FileOps, take_over
 from eventlog._spool._format import encode_journal_line, run_name
+from eventlog._spool._segment import PAGE_BYTES
+from eventlog.testing import CapturingTransport
+from tests.helpers import (
+    open_logger_with,
+    segment_files,
+    spooled_events,
+    unaccounted,
+    v1_file,
+    v1_line,
+)
 from tests.spool_support import (
     CountingOps,
+    VirtualClock,
     disk_names,
     make_spool,
+    name_of,
     names_of,
+    payload,
     records_named,
     running,
     take_over_into,
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
+
+    from tests.conftest import MakeConfig
+
+T = TypeVar("T")
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name == "eventlog"
+    ]
 
 
 # -- regressions -----------------------------------------------------------------------------
@@ -221,3 +253,269 @@ async def test_a_file_a_failed_delete_left_never_strands_its_log(
         await take_over_into(successor, counters)
         assert counters.taken_over == 0
     assert list(tmp_path.iterdir()) == []
+
+
+# -- trimmed, never left behind ---------------------------------------------------------------
+
+
+def trimmed(sizes: list[int], limit: int) -> int:
+    """How many of these segments (oldest first) a limit evicts: down to 90 % of it."""
+    over = sum(sizes) - limit
+    if over <= 0:
+        return 0
+    over += limit // 10
+    evicted = 0
+    for size in sizes:
+        if over <= 0:
+            break
+        over -= size
+        evicted += 1
+    return evicted
+
+
+async def test_an_oversized_earlier_log_is_taken_over_and_trimmed(
+    make_config: MakeConfig,
+    spool_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A log over max_spool_bytes: its oldest segments dropped (counted), the rest replayed."""
+    caplog.set_level(logging.WARNING, logger="eventlog")
+    now = time.time()
+    first, _ = make_spool(spool_dir, run="run1", segment_bytes=1000, clock=VirtualClock(now))
+    async with running(first):
+        for i in range(40):
+            first.add(records_named(f"e{i:02d}"))
+            await first.written()
+    files = segment_files(spool_dir)
+    sizes = [f.stat().st_size for f in files]
+    counts = [len(f.read_bytes().splitlines()) for f in files]
+    limit = sum(sizes) // 2
+    evicted = trimmed(sizes, limit)
+    dropped = sum(counts[:evicted])
+    assert 0 < evicted < len(files) - 1
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(
+        make_config(max_spool_bytes=limit), transport=transport
+    ) as log:
+        await trio.sleep(10)
+    stats = log.stats
+    assert (stats.taken_over, stats.dropped_spool_limit, stats.replayed) == (
+        40,
+        dropped,
+        40 - dropped,
+    )
+    assert transport.event_names() == [f"e{i:02d}" for i in range(dropped, 40)]
+    assert unaccounted(stats) == 0
+    assert list(spool_dir.iterdir()) == []
+    assert [m for m in warnings(caplog) if "limits" in m] == [
+        f"eventlog: spool limits reached ({limit} bytes, 604800s); oldest events dropped"
+    ]
+
+
+def big_payload(name: str) -> bytes:
+    """An envelope of about 4 KB: a version 1 file of a few pages in a few thousand lines."""
+    return (
+        b'{"event_type":"InternalEvent","event_data":{"event_id":"%b","event_name":"%b",'
+        b'"client_timestamp":"2026-01-01T00:00:00.000Z"}}' % (name.encode() * 1000, name.encode())
+    )
+
+
+async def test_an_oversized_version_1_file_is_taken_over_and_trimmed(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A v1 file over max_spool_bytes: its oldest pages dropped (counted), the rest replayed."""
+    spool_dir.mkdir(mode=0o700)
+    now = int(time.time())
+    names = [f"e{i:04d}" for i in range(2000)]
+    path = v1_file(spool_dir, "old", "run")
+    data = b"".join(v1_line(big_payload(name), 0, now) for name in names)
+    path.write_bytes(data)
+    # Read in pages of about PAGE_BYTES, cut at line ends, each a segment to
+    # the limits: this one keeps the last page only.
+    pages: list[tuple[int, int]] = []  # (bytes, lines)
+    offset = 0
+    while offset < len(data):
+        end = data.find(b"\n", min(offset + PAGE_BYTES, len(data)) - 1) + 1
+        pages.append((end - offset, data.count(b"\n", offset, end)))
+        offset = end
+    assert len(pages) == 3
+    limit = len(data) // 2
+    assert trimmed([size for size, _ in pages], limit) == 2
+    dropped = pages[0][1] + pages[1][1]
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(
+        make_config(max_spool_bytes=limit), transport=transport
+    ) as log:
+        await trio.sleep(10)
+    stats = log.stats
+    assert (stats.taken_over, stats.dropped_spool_limit) == (2000, dropped)
+    assert stats.replayed == 2000 - dropped
+    assert transport.event_names() == names[dropped:]
+    assert unaccounted(stats) == 0
+    assert list(spool_dir.iterdir()) == []
+
+
+class FullDisk(CountingOps):
+    """A nearly full disk: every write fails with ENOSPC (opening, reading, locking still work)."""
+
+    def write(self, fd: int, data: bytes) -> int:
+        self._tick(f"write:{self._fd_kind(fd)}")
+        exc = OSError(errno.ENOSPC, "injected ENOSPC in write")
+        exc.written = 0  # type: ignore[attr-defined]  # as FileOps.write does
+        raise exc
+
+
+async def test_a_nearly_full_disk_does_not_stop_the_takeover(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """No write succeeds: earlier logs are claimed, delivered and removed (nothing is copied)."""
+    first, _ = make_spool(spool_dir, run="run1", clock=VirtualClock(time.time()))
+    async with running(first):
+        first.add(records_named("a", "b", "c"))
+    v1_file(spool_dir, "old", "run").write_bytes(
+        v1_line(payload("v0"), 0, int(time.time())) + v1_line(payload("v1"))
+    )
+    ops = FullDisk()
+    transport = CapturingTransport()
+    async with open_logger_with(ops, make_config(), transport=transport) as log:
+        log.log_event("live")
+        await trio.sleep(10)
+    assert sorted(transport.event_names()) == ["a", "b", "c", "live", "v0", "v1"]
+    stats = log.stats
+    assert (stats.taken_over, stats.replayed, stats.exported) == (5, 5, 1)
+    assert unaccounted(stats) == 0
+    assert "write:seg" not in ops.log  # taken over in place: not a byte copied
+    assert list(spool_dir.iterdir()) == []
+    assert ops.release_leaks() == 0
+
+
+# -- claimed by exactly one -------------------------------------------------------------------
+
+
+class PausingRunner:
+    """Runs functions inline; from the ``pause_at``-th on, only once ``resume`` is set."""
+
+    def __init__(self, pause_at: int) -> None:
+        self.calls = 0
+        self.pause_at = pause_at
+        self.paused = trio.Event()
+        self.resume = trio.Event()
+
+    async def __call__(self, function: Callable[[], T], /) -> T:
+        self.calls += 1
+        if self.calls >= self.pause_at:
+            self.paused.set()
+            await self.resume.wait()
+        await trio.lowlevel.checkpoint()
+        return function()
+
+
+async def test_exactly_one_of_two_concurrent_successors_claims_each_log(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A second run takes over while the first is midway: each log goes to one of them, whole."""
+    for run in ("r1", "r2", "r3"):
+        earlier, _ = make_spool(tmp_path, run=run)
+        async with running(earlier):
+            earlier.add(records_named(f"{run}a", f"{run}b"))
+    v1_file(tmp_path, "old", "v1").write_bytes(v1_line(payload("v1a")))
+    one, one_counters = make_spool(tmp_path, run="one")
+    two, two_counters = make_spool(tmp_path, run="two")
+    # The first run lists the logs, claims the oldest, then pauses (indexing it).
+    runner = PausingRunner(pause_at=3)
+    async with running(one), running(two), trio.open_nursery() as nursery:
+        nursery.start_soon(
+            partial(take_over, one, one_counters, lambda: None, ops=FileOps(), runner=runner)
+        )
+        await runner.paused.wait()
+        await take_over_into(two, two_counters)  # meanwhile the second takes the rest
+        runner.resume.set()
+    assert (len(one.logs), len(two.logs)) == (1, 3)
+    claimed = {log.directory or log.file for log in one.logs + two.logs}
+    assert len(claimed) == 4
+    assert one_counters.taken_over + two_counters.taken_over == 7
+    names = [names_of(await s.take_retries(10)) for s in (one, two) for _ in range(4)]
+    assert sorted(n for chunk in names for n in chunk) == sorted(
+        ["r1a", "r1b", "r2a", "r2b", "r3a", "r3b", "v1a"]
+    )
+
+
+async def test_two_loggers_starting_together_deliver_each_earlier_event_once(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Two loggers opened at once on a directory with earlier logs: every event replayed once."""
+    for run in ("r1", "r2", "r3", "r4"):
+        earlier, _ = make_spool(spool_dir, run=run, clock=VirtualClock(time.time()))
+        async with running(earlier):
+            earlier.add(records_named(f"{run}a", f"{run}b"))
+    t1, t2 = CapturingTransport(), CapturingTransport()
+    async with (
+        eventlog.open_event_logger(make_config(), transport=t1) as one,
+        eventlog.open_event_logger(make_config(), transport=t2) as two,
+    ):
+        await trio.sleep(10)
+    delivered = t1.event_names() + t2.event_names()
+    assert sorted(delivered) == sorted(f"r{i}{x}" for i in range(1, 5) for x in "ab")
+    assert one.stats.taken_over + two.stats.taken_over == 8
+    assert one.stats.replayed + two.stats.replayed == 8
+    assert list(spool_dir.iterdir()) == []
+
+
+# -- version 1 files: the migration path ------------------------------------------------------
+
+
+async def test_a_version_1_file_drained_in_part_keeps_a_journal_the_next_run_honours(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A v1 file is never rewritten: what one run settles goes to a journal next to it."""
+    spool_dir.mkdir(mode=0o700)
+    path = v1_file(spool_dir, "old", "run")
+    now = int(time.time())
+    path.write_bytes(b"".join(v1_line(payload(f"v{i}"), 2, now) for i in range(4)))
+    original = path.read_bytes()
+    # The first drain chunk (v0, v1) is acknowledged; then the server is down.
+    up_then_down = CapturingTransport()
+    up_then_down.outage(0.05, 10**9)
+    config = make_config(max_export_batch_size=2, shutdown_timeout=0.0, max_attempts=None)
+    async with eventlog.open_event_logger(config, transport=up_then_down) as log:
+        await trio.sleep(5)
+    assert up_then_down.event_names() == ["v0", "v1"]
+    assert log.stats.replayed == 2
+    assert path.read_bytes() == original
+    assert Path(str(path) + ".jnl").exists()
+    failures = len(up_then_down.requests) - 1
+    assert failures > 1
+    left = spooled_events(spool_dir)
+    assert [(name_of(e.payload), e.attempts) for e in left] == [
+        ("v2", 2 + failures),
+        ("v3", 2 + failures),
+    ]
+
+    up = CapturingTransport()
+    async with eventlog.open_event_logger(config, transport=up) as log:
+        await trio.sleep(5)
+    assert up.event_names() == ["v2", "v3"]
+    assert (log.stats.taken_over, log.stats.replayed) == (2, 2)
+    assert list(spool_dir.iterdir()) == []
+
+
+async def test_version_1_attempts_count_toward_max_attempts(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A v1 line's attempt count carries over: one more failure reaches max_attempts."""
+    spool_dir.mkdir(mode=0o700)
+    now = int(time.time())
+    v1_file(spool_dir, "old", "run").write_bytes(
+        v1_line(payload("tired"), 3, now) + v1_line(payload("fresh"), 0, now)
+    )
+    transport = CapturingTransport()
+    transport.fail_next(1)
+    async with eventlog.open_event_logger(
+        make_config(max_attempts=4, base_backoff=1.0), transport=transport
+    ) as log:
+        await trio.sleep(10)
+    assert transport.event_names() == ["fresh"]
+    assert (log.stats.dropped_max_attempts, log.stats.replayed) == (1, 1)
+    assert unaccounted(log.stats) == 0
+    assert list(spool_dir.iterdir()) == []
