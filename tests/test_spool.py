@@ -431,3 +431,18 @@ async def test_records_settled_while_their_failed_write_was_in_flight_are_not_ke
         assert names_of(spool.unwritten) == ["c"]
         assert spool.events == 1
     assert counters.dropped_disk_error == 1
+
+
+async def test_records_settled_before_their_write_are_not_written(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Acked before the writer got to them: no line, no file, nothing left."""
+    ops = CountingOps()
+    spool, _ = make_spool(tmp_path, ops)
+    async with running(spool):
+        spool.add(records_named("a", "b"))
+        spool.settle(done=await spool.take_retries(2))  # from memory, before the write
+        await spool.written()
+        assert "write:seg" not in ops.log
+        assert (spool.events, spool.size) == (0, 0)
+    assert list(tmp_path.iterdir()) == []

@@ -519,3 +519,58 @@ async def test_version_1_attempts_count_toward_max_attempts(
     assert (log.stats.dropped_max_attempts, log.stats.replayed) == (1, 1)
     assert unaccounted(log.stats) == 0
     assert list(spool_dir.iterdir()) == []
+
+
+# -- odds and ends of the storage directory --------------------------------------------------
+
+
+class VanishingStat(CountingOps):
+    """Real file operations, except that ``stat`` finds ``vanished`` gone (removed meanwhile)."""
+
+    def __init__(self, vanished: str) -> None:
+        super().__init__()
+        self.vanished = vanished
+
+    def stat(self, path: str) -> os.stat_result:
+        if path == self.vanished:
+            raise FileNotFoundError(errno.ENOENT, "removed since the listing", path)
+        return super().stat(path)
+
+
+async def test_leftovers_and_vanished_logs_are_handled_quietly(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A v1 rewrite's temp file is removed; a log gone between listing and stat is skipped."""
+    temp = tmp_path / (v1_file(tmp_path, "s", "dead").name + ".tmp")
+    temp.write_bytes(b"partial")
+    gone, _ = make_spool(tmp_path, run="gone")
+    async with running(gone):
+        gone.add(records_named("g"))
+    ops = VanishingStat(str(tmp_path / run_name("sess", "gone")))
+    spool, counters = make_spool(tmp_path, ops, run="run2")
+    async with running(spool):
+        await take_over_into(spool, counters, ops)
+        assert (spool.logs, counters.taken_over) == ([], 0)
+    assert not temp.exists()
+    assert disk_names(tmp_path) == ["g"]  # still there, for a later run
+
+
+async def test_a_line_gone_bad_after_the_takeover_read_it_is_counted_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A line indexed at takeover is corrupt when read for its retry: skipped and counted."""
+    first, _ = make_spool(tmp_path, run="run1")
+    async with running(first):
+        first.add(records_named("a", "b", "c"))
+    spool, counters = make_spool(tmp_path, run="run2")
+    async with running(spool):
+        await take_over_into(spool, counters)
+        segment = tmp_path / run_name("sess", "run1") / "00000001.seg"
+        data = segment.read_bytes()
+        at = data.index(b'"b"')
+        segment.write_bytes(data[:at] + b'"B"' + data[at + 3 :])  # bit rot in b's line
+        taken = await spool.take_retries(10)
+        assert names_of(taken) == ["a", "c"]
+        assert (counters.taken_over, counters.spool_corrupt_lines) == (3, 1)
+        spool.settle(done=taken)
+    assert list(tmp_path.iterdir()) == []
