@@ -338,6 +338,31 @@ async def test_a_torn_append_seals_its_segment_and_the_rest_go_to_a_new_one(
     assert ops.release_leaks() == 0
 
 
+async def test_appends_queued_behind_a_torn_one_never_follow_its_torn_line(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Two appends queued for a segment, the first torn: the second waits for a new segment."""
+    at = await call_number(tmp_path, lambda s: add_and_write(s, "a0"), "write:seg")
+    ops = FaultyOps(Fault(at=at, err=errno.ENOSPC, partial=True))
+    directory = tmp_path / "real"
+    spool, counters = make_spool(directory, ops)
+    async with running(spool):
+        spool.add(records_named("a0", "a1", "a2"))
+        spool.add(records_named("b0", "b1"))  # queued behind, for the same segment
+        await spool.written()
+        assert ops.failed == ["write:seg"]
+        assert ops.log.count("write:seg") == 1  # nothing written after the torn line
+        assert names_of(spool.unwritten) == ["a1", "a2", "b0", "b1"]
+        await trio.sleep(1.5)
+        assert spool.unwritten == deque()
+    assert disk_names(directory) == ["a0", "a1", "a2", "b0", "b1"]
+    successor, counters = make_spool(directory, run="run2")
+    async with running(successor):
+        await take_over_into(successor, counters)
+        assert (counters.taken_over, counters.spool_corrupt_lines) == (5, 1)
+    assert ops.release_leaks() == 0
+
+
 async def test_a_failed_journal_line_costs_a_duplicate_never_an_event(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

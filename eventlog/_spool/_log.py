@@ -595,7 +595,13 @@ class Spool:
             for r in keep
         ]
         data = b"".join(lines)
-        if data:
+        error: OSError | None
+        if data and segment.torn:
+            # Queued behind a write to this segment that failed: its tail may
+            # be a torn line, and a line appended to it would be unreadable.
+            # These wait in memory with the others, for the retry.
+            written, error = 0, _TORN
+        elif data:
             written, error = await self._runner(self._writer_function(segment, data))
         else:
             written, error = 0, None
@@ -623,8 +629,10 @@ class Spool:
             self._disk_problem = None
             self._write_failures = 0
         else:
-            self._disk_error(error)
+            if error is not _TORN:
+                self._disk_error(error)
             segment.sealed = True
+            segment.torn = True
             if segment is self._active:
                 self._active = None
             for record in failed:
@@ -849,6 +857,9 @@ def _remove_log_directory(ops: FileOps, directory: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         ops.rmdir(directory)
 
+
+# Not a write that failed: one that must not be tried (see _write).
+_TORN: Final = OSError(errno.EIO, "queued behind a failed write to the same segment")
 
 # Everything of a record line but the payload, at its widest; for the size limit.
 _LINE_OVERHEAD: Final = len(b'{"v":2,"n":,"attempts":,"t":,"crc32":"00000000","event":}\n') + 3 * 20

@@ -61,6 +61,7 @@ class Segment:
         "pages",
         "path",
         "sealed",
+        "torn",
         "unwritten",
         "writing",
     )
@@ -87,6 +88,8 @@ class Segment:
         self.corrupt = 0
         self.sealed = False
         """No more appends: full, or a write failed (its tail may be torn)."""
+        self.torn = False
+        """A write to it failed: appends already queued for it are not written either."""
         self.writing = 0
         """Appends scheduled and not done yet."""
         self.unwritten = 0
