@@ -31,6 +31,7 @@ from tests.spool_support import (
     EPOCH,
     ERRNOS,
     FOREVER,
+    CountingOps,
     Fault,
     FaultyOps,
     assert_disk_matches_memory,
@@ -361,6 +362,41 @@ async def test_appends_queued_behind_a_torn_one_never_follow_its_torn_line(
         await take_over_into(successor, counters)
         assert (counters.taken_over, counters.spool_corrupt_lines) == (5, 1)
     assert ops.release_leaks() == 0
+
+
+class TornBeforeNewline(CountingOps):
+    """Real file operations, except that the first segment write stops just before a newline."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.torn = False
+
+    def write(self, fd: int, data: bytes) -> int:
+        if self.torn or self._fd_kind(fd) != "seg":
+            return super().write(fd, data)
+        self.torn = True
+        written = data.index(b"\n")  # the first line, all but its newline
+        os.write(fd, data[:written])
+        exc = OSError(errno.ENOSPC, "injected ENOSPC in write:seg")
+        exc.written = written  # type: ignore[attr-defined]  # as FileOps.write does
+        raise exc
+
+
+async def test_a_line_torn_just_before_its_newline_is_not_written_twice(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A write stops right before a newline: that line reads back whole, so it is not rewritten."""
+    ops = TornBeforeNewline()
+    directory = tmp_path / "real"
+    spool, counters = make_spool(directory, ops)
+    async with running(spool):
+        await add_and_write(spool, "a0", "a1")
+        assert ops.torn
+        assert names_of(spool.unwritten) == ["a1"]
+        await trio.sleep(1.5)
+        assert spool.unwritten == deque()
+    assert disk_names(directory) == ["a0", "a1"]
+    assert counters.dropped_disk_error == 0
 
 
 async def test_a_failed_journal_line_costs_a_duplicate_never_an_event(

@@ -611,7 +611,9 @@ class Spool:
         failed: list[Record] = []
         for record, line in zip(keep, lines, strict=True):
             offset += len(line)
-            if error is None or offset <= written:
+            # A line that lacks only its newline reads back whole: it is written
+            # (rewritten elsewhere, it would be on disk twice).
+            if error is None or offset - 1 <= written:
                 if record.ordinal in segment.live and record.ordinal not in segment.held:
                     segment.memory.pop(record.ordinal, None)  # on disk: memory may let go
             elif record.ordinal in segment.live:
