@@ -2,11 +2,13 @@
 
 A hypothesis state machine drives a :class:`~eventlog._spool.Spool` the way
 the pipeline does (add, commit, take, ack, fail, release), with segments of
-three records and a size limit of about ten, through process deaths (the
-Spool is dropped without ``close()``, optionally with the unsynced tail of a
-segment or a journal cut at any byte), clean restarts, and a second
-successor racing for the logs. The model is a dict of event id -> attempts
-(and whether the pipeline holds it). It checks, after every step:
+three records and a size limit of about ten, through disk faults (the next
+writes or fsyncs fail, a write may reach the file in part; time passes for
+the spool's own retry), process deaths (the Spool is dropped without
+``close()``, optionally with the unsynced tail of a segment or a journal cut
+at any byte), clean restarts, and a second successor starting meanwhile.
+The model is a dict of event id -> attempts (and whether the pipeline holds
+it). It checks, after every step:
 
 * the spool holds exactly the model's events, with their attempt counts,
   once each; an event leaves it only when settled, or evicted and counted
@@ -19,12 +21,13 @@ successor racing for the logs. The model is a dict of event id -> attempts
   ``spool_corrupt_lines``.
 
 The documented windows, exercised here: journal lines are not
-``fsync``'ed, so a power loss (or a write torn by the death) can lose the
-last ones. A lost ``done`` line makes its events be sent once more by the
-next run (the server's dedupe removes them); a lost ``failed`` line makes
-its events miss that one attempt (attempt counts never decrease
-otherwise). An append not ``fsync``'ed yet (the commit window) may be lost
-whole, or torn.
+``fsync``'ed, so a power loss (or a write torn by the death, or a failed
+write) can lose the last ones. A lost ``done`` line makes its events be
+sent once more by the next run (the server's dedupe removes them); a lost
+``failed`` line makes its events miss that one attempt (attempt counts never
+decrease otherwise). An append not ``fsync``'ed yet (the commit window) may
+be lost whole, or torn. What the disk refused is held in memory: a death
+loses it, a clean exit counts it in ``dropped_disk_error``, exactly.
 
 Then the line and journal readers are fuzzed, and a real segment and
 journal are cut at every byte.
@@ -33,8 +36,10 @@ journal are cut at every byte.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import zlib
@@ -52,7 +57,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from eventlog._records import Record
+from eventlog._records import Record, RecordState
 from eventlog._spool import FileOps
 from eventlog._spool._format import (
     encode_journal_line,
@@ -98,6 +103,20 @@ class DurableOps(FileOps):
         self.synced: dict[str, int] = {}
         """Bytes of each file known to be on stable storage."""
         self.dying = False
+        self.failing = 0
+        """The next this many writes and fsyncs fail (ENOSPC)."""
+        self.tear: int | None = None
+        """A failing write first writes this many of its bytes (modulo its length + 1)."""
+        self.lost_lines: list[tuple[str, bytes]] = []
+        """``(journal, line)`` of the journal writes that failed (since the last reopen)."""
+        self.torn: set[str] = set()
+        """Segment files whose last line a failed write tore."""
+
+    def _fail(self) -> bool:
+        if self.failing <= 0:
+            return False
+        self.failing -= 1
+        return True
 
     def open(self, path: str, flags: int, mode: int = 0o600) -> int:
         fd = super().open(path, flags, mode)
@@ -105,12 +124,27 @@ class DurableOps(FileOps):
         return fd
 
     def write(self, fd: int, data: bytes) -> int:
+        path = self.paths[fd]
         offset = os.fstat(fd).st_size  # every write of the spool is an append
+        if self._fail():
+            written = 0 if self.tear is None else self.tear % (len(data) + 1)
+            os.write(fd, data[:written])
+            self.writes.append((path, offset, data[:written]))
+            if path.endswith(".jnl"):
+                if written < len(data.rstrip(b"\n")):  # else whole but for its newline
+                    self.lost_lines.append((path, data))
+            elif data[:written].rsplit(b"\n", 1)[-1] and data[written : written + 1] != b"\n":
+                self.torn.add(path)  # cut within a line (not just before its newline)
+            exc = OSError(errno.ENOSPC, "injected ENOSPC")
+            exc.written = written  # type: ignore[attr-defined]  # as FileOps.write does
+            raise exc
         written = super().write(fd, data)
-        self.writes.append((self.paths[fd], offset, data))
+        self.writes.append((path, offset, data))
         return written
 
     def fsync(self, fd: int) -> None:
+        if self._fail():
+            raise OSError(errno.EIO, "injected EIO in fsync")
         if not self.dying:
             self.synced[self.paths[fd]] = os.fstat(fd).st_size
 
@@ -162,6 +196,11 @@ def picked(items: list[Any], mask: list[bool]) -> list[Any]:
     return [item for item, pick in zip(items, mask, strict=False) if pick]
 
 
+def lines_of(data: bytes) -> list[bytes]:
+    """The lines of ``data``, each with its newline (the last one maybe without)."""
+    return re.findall(rb"[^\n]*\n|[^\n]+", data)
+
+
 def cut_point(low: int, high: int, choice: int) -> int:
     """A byte in ``[low, high]`` picked by ``choice``."""
     return low + choice % (high - low + 1)
@@ -184,14 +223,10 @@ class LogMachine(RuleBasedStateMachine):
         self.settled: dict[str, int] = {}
         """Events acknowledged or evicted (their attempts then): never to come back,
         unless a crash loses their ``done`` line."""
-        self.unconfirmed: dict[str, int] = {}
-        """Events whose append was not fsync'd when the process died."""
         self.spool: Spool | None = None
         self.counters = Counters()
         self.dropped = 0
         """Evictions this run, as the model saw them."""
-        self.torn: set[str] = set()
-        """Segment files with a torn last line (each reader counts it)."""
 
     # -- driving ---------------------------------------------------------------------
 
@@ -274,7 +309,8 @@ class LogMachine(RuleBasedStateMachine):
         for record in self.spool.unwritten:
             event_id = id_of(record.payload)
             assert event_id not in found, f"{event_id} held twice"
-            found[event_id] = (record.attempts, False)
+            held = record.fresh or record.state is RecordState.SENDING
+            found[event_id] = (record.attempts, held)
         return found
 
     def account_for_evictions(self) -> None:
@@ -335,7 +371,8 @@ class LogMachine(RuleBasedStateMachine):
 
         async def step() -> None:
             assert self.spool is not None
-            assert await self.spool.commit(records)
+            # False when the disk refused them: held in memory all the same.
+            await self.spool.commit(records)
 
         self.run(step)
         for record in records:
@@ -408,6 +445,21 @@ class LogMachine(RuleBasedStateMachine):
         for record in released:
             self.model[id_of(record.payload)].held = None
 
+    @rule(calls=st.integers(1, 3), tear=st.none() | st.integers(0, 10**6))
+    def disk_fails(self, calls: int, tear: int | None) -> None:
+        """The next few writes and fsyncs fail (a write may reach the file in part)."""
+        self.ops.failing = calls
+        self.ops.tear = tear
+
+    @rule(seconds=st.sampled_from([1, 5, 40]))
+    def time_passes(self, seconds: int) -> None:
+        """Time goes by: what a failed write left in memory is written again, on its backoff."""
+
+        async def step() -> None:
+            await trio.sleep(seconds + 0.5)  # never due at the very moment it wakes
+
+        self.run(step)
+
     @rule(
         dying=st.integers(0, 3),
         segment_cut=st.none() | st.integers(0, 10**6),
@@ -417,6 +469,8 @@ class LogMachine(RuleBasedStateMachine):
         """The process dies (maybe mid-append), unsynced bytes may go; the next run takes over."""
         if dying:
             records = self.new_records(dying, 0)
+            for record in records:
+                self.model[id_of(record.payload)] = Entry(0)
             self.ops.dying = True
 
             async def step() -> None:
@@ -425,60 +479,47 @@ class LogMachine(RuleBasedStateMachine):
 
             self.run(step)
             self.ops.dying = False
-            for record in records:
-                self.unconfirmed[id_of(record.payload)] = 0
-                self.model[id_of(record.payload)] = Entry(0)
             self.account_for_evictions()
-            for record in records:
-                event_id = id_of(record.payload)
-                if event_id in self.model:
-                    del self.model[event_id]
-                else:  # evicted as soon as kept: nothing left to come back
-                    del self.unconfirmed[event_id]
         self.spool = None  # dropped, never closed
         self.ops.release_leaks()
+        self.ops.failing = 0  # the next process finds a healthy disk
 
         where = self.lines_on_disk()
-        lost_done: set[tuple[str, int]] = set()
-        lost_failed: dict[tuple[str, int], int] = {}
+        durable = {
+            event_id: self.ops.synced.get(path, 0) >= end
+            for event_id, (path, _, end) in where.items()
+        }
+        cut_lines: list[tuple[str, bytes]] = []
         segment = self.ops.last_unsynced(".seg")
         if segment is not None and segment_cut is not None:
             size = os.path.getsize(segment)
-            cut = cut_point(self.ops.synced.get(segment, 0), size, segment_cut)
-            self.cut(segment, cut)
+            self.cut(segment, cut_point(self.ops.synced.get(segment, 0), size, segment_cut))
         journal = self.ops.last_unsynced(".jnl")
         if journal is not None and journal_cut is not None:
-            cut = cut_point(self.ops.synced.get(journal, 0), os.path.getsize(journal), journal_cut)
-            for kind, numbers in self.cut(journal, cut):
-                segment_path = journal[: -len(".jnl")] + ".seg"
-                for number in numbers:
-                    key = (segment_path, number)
-                    if kind == "done":
-                        lost_done.add(key)
-                    else:
-                        lost_failed[key] = lost_failed.get(key, 0) + 1
-        self.reopen(where, lost_done, lost_failed)
+            size = os.path.getsize(journal)
+            cut = cut_point(self.ops.synced.get(journal, 0), size, journal_cut)
+            cut_lines = [(journal, line) for line in self.cut(journal, cut)]
+        self.reopen(where, durable, cut_lines)
 
-    def cut(self, path: str, cut: int) -> list[tuple[str, list[int]]]:
-        """Truncate ``path`` at ``cut``; what its lost journal lines said (whole or torn)."""
-        lost: list[tuple[str, list[int]]] = []
+    def cut(self, path: str, cut: int) -> list[bytes]:
+        """Truncate ``path`` at ``cut``; the journal lines it loses (whole or torn)."""
+        lost: list[bytes] = []
+        torn = False
         for written_to, offset, data in self.ops.writes:
             if written_to != path:
                 continue
-            for line in data.splitlines(keepends=True):
+            for line in lines_of(data):
                 # A line cut just before its newline is still whole.
                 if offset + len(line.rstrip(b"\n")) > cut:
-                    if path.endswith(".seg") and offset < cut:
-                        self.torn.add(path)
-                    if path.endswith(".jnl") and line.strip():
-                        try:
-                            parsed = json.loads(line)
-                        except ValueError:
-                            continue  # torn by an earlier crash: lost then
-                        kind = "done" if "done" in parsed else "failed"
-                        numbers = [n for a, b in parsed[kind] for n in range(a, b + 1)]
-                        lost.append((kind, numbers))
+                    torn = torn or offset < cut
+                    lost.append(line)
                 offset += len(line)
+        if path.endswith(".seg"):
+            # A torn line is always a file's last: cut, it goes, or another takes its place.
+            if torn:
+                self.ops.torn.add(path)
+            elif os.path.getsize(path) > cut:
+                self.ops.torn.discard(path)
         os.truncate(path, cut)
         self.ops.synced[path] = min(self.ops.synced.get(path, 0), cut)
         # What was cut off is gone: later appends take its place.
@@ -489,16 +530,19 @@ class LogMachine(RuleBasedStateMachine):
         ]
         return lost
 
-    def lines_on_disk(self) -> dict[str, tuple[str, int]]:
-        """Where each event's line is: id -> (segment path, number); each id once."""
-        where: dict[str, tuple[str, int]] = {}
+    def lines_on_disk(self) -> dict[str, tuple[str, int, int]]:
+        """Where each event's line is: id -> (segment path, number, end offset); each id once."""
+        where: dict[str, tuple[str, int, int]] = {}
         for path in self.segment_files():
             with open(path, "rb") as f:
-                lines, _ = read_lines(f.read())
-            for line in lines:
-                event_id = id_of(line.payload)
-                assert event_id not in where, f"{event_id} written twice"
-                where[event_id] = (path, line.number)
+                data = f.read()
+            end = 0
+            for raw in lines_of(data):
+                end += len(raw)
+                for line in read_lines(raw)[0]:
+                    event_id = id_of(line.payload)
+                    assert event_id not in where, f"{event_id} written twice"
+                    where[event_id] = (path, line.number, end)
         return where
 
     def segment_files(self) -> list[str]:
@@ -523,31 +567,60 @@ class LogMachine(RuleBasedStateMachine):
         self.run(step)
         for entry in self.model.values():
             entry.held = None
+        lost = self.counters.dropped_disk_error
         self.spool = None
+        self.ops.failing = 0
         assert not self.ops.paths, "descriptors left open at close"
-        self.reopen(self.lines_on_disk(), set(), {})
+        where = self.lines_on_disk()
+        # What close could not write (memory only) is gone, and counted.
+        assert lost == sum(1 for event_id in self.model if event_id not in where)
+        self.reopen(where, dict.fromkeys(where, True), [])
 
     def reopen(
         self,
-        where: dict[str, tuple[str, int]],
-        lost_done: set[tuple[str, int]],
-        lost_failed: dict[tuple[str, int], int],
+        where: dict[str, tuple[str, int, int]],
+        durable: dict[str, bool],
+        cut_lines: list[tuple[str, bytes]],
     ) -> None:
-        """The next run takes over: exactly the expected events come back (some maybe evicted)."""
+        """The next run takes over: exactly the expected events come back (some maybe evicted).
+
+        ``where`` and ``durable``: each event's line before the cut, and whether
+        it was fsync'd; ``cut_lines``: the journal lines the cut took away.
+        """
+        lost_done: set[tuple[str, int]] = set()
+        lost_failed: dict[tuple[str, int], int] = {}
+        for journal, line in [*self.ops.lost_lines, *cut_lines]:
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                continue  # torn by an earlier crash or failure: lost then
+            kind = "done" if "done" in parsed else "failed"
+            for first, last in parsed[kind]:
+                for number in range(first, last + 1):
+                    key = (journal[: -len(".jnl")] + ".seg", number)
+                    if kind == "done":
+                        lost_done.add(key)
+                    else:
+                        lost_failed[key] = lost_failed.get(key, 0) + 1
+        self.ops.lost_lines = []
+
         expected: dict[str, int] = {}
         for event_id, entry in self.model.items():
-            assert event_id in where, f"{event_id} unsettled, yet not on disk"
-            expected[event_id] = entry.attempts - lost_failed.get(where[event_id], 0)
+            if event_id not in where:
+                continue  # only memory held it (a disk fault): gone with the process
+            path, number, _ = where[event_id]
+            if durable[event_id]:
+                assert self.whole((path, number)), f"{event_id} fsync'd, yet cut"
+            if self.whole((path, number)):
+                expected[event_id] = entry.attempts - lost_failed.get((path, number), 0)
         for event_id, attempts in self.settled.items():
-            key = where.get(event_id)
-            if key is not None and key in lost_done and os.path.exists(key[0]):
-                expected[event_id] = attempts - lost_failed.get(key, 0)  # the window: once
-        for event_id, attempts in self.unconfirmed.items():
-            key = where.get(event_id)
-            if key is not None and self.whole(key):
-                expected[event_id] = attempts
-        self.unconfirmed = {}
-        torn = {path for path in self.torn if os.path.exists(path)}
+            if event_id not in where:
+                continue
+            path, number, _ = where[event_id]
+            if (path, number) in lost_done and self.whole((path, number)):
+                # The documented window: its "done" line lost, it is sent again, once.
+                expected[event_id] = attempts - lost_failed.get((path, number), 0)
+        torn = {path for path in self.ops.torn if os.path.exists(path)}
         # Whatever survived the death reaches the disk in the end: the next
         # crash can only cut what the next run writes.
         for path in self.segment_files():
@@ -566,7 +639,7 @@ class LogMachine(RuleBasedStateMachine):
         assert self.counters.dropped_spool_limit == len(evicted)
         assert self.counters.taken_over == len(expected)
         assert self.counters.spool_corrupt_lines == len(torn)
-        self.torn = {path for path in torn if os.path.exists(path)}
+        self.ops.torn = {path for path in torn if os.path.exists(path)}
         self.dropped = len(evicted)
         self.model = {i: Entry(a) for i, (a, _) in found.items()}
         self.settled = {i: a for i, a in self.settled.items() if i not in found}
