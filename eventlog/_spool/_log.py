@@ -103,15 +103,17 @@ class _Journal:
 class _Delete:
     """Delete a settled or evicted segment, and its log once an earlier run's is empty."""
 
-    __slots__ = ("log", "segment")
+    __slots__ = ("last", "log", "segment")
 
     def __init__(self, log: RunLog, segment: Segment | None) -> None:
         self.log = log
         self.segment = segment
+        # Decided now: when several segments of a log are evicted at once,
+        # each delete must not find the log empty and remove it (and its lock).
+        self.last = log.inherited and not log.segments
 
 
 _Op = _Append | _Journal | _Delete
-_MainOp = _Append | _Delete
 
 # Spools not released yet, for the fork handler below.
 _LIVE: Final[weakref.WeakSet[Spool]] = weakref.WeakSet()
@@ -165,7 +167,7 @@ class Spool:
         self._runner = runner
         self._reader = reader
         self._journal_runner = journal if journal is not None else reader
-        self._queue: deque[_MainOp] = deque()
+        self._queue: deque[_Op] = deque()
         self._work = anyio.Event()
         self._journal_queue: deque[_Journal] = deque()
         self._journal_work = anyio.Event()
@@ -176,6 +178,8 @@ class Spool:
         self._fds: dict[str, int] = {}
         self._write_failures = 0
         self._write_retry_at: float | None = None
+        self._read_failures = 0
+        self._read_retry_at: float | None = None
         self._disk_problem: str | None = None
         self._warned_disk = False
         self._warned_limit = False
@@ -321,7 +325,8 @@ class Spool:
 
     def has_retries(self) -> bool:
         """True if some record waits for a retry (not settled, not held)."""
-        if any(s.available for s in self._segments()):
+        reading = self._read_retry_at is None or self._clock.monotonic() >= self._read_retry_at
+        if reading and any(s.available for s in self._segments()):
             return True
         return any(r.state is RecordState.PENDING and not r.fresh for r in self.unwritten)
 
@@ -409,12 +414,23 @@ class Spool:
         try:
             found = await self._reader(read)
         except OSError as exc:
-            logger.debug("spool segment %s not read: %s", path, exc)
+            # The records stay on disk: a later drain reads them again, once
+            # the disk had a moment (has_retries says no until then, so that
+            # a drain does not retry the read in a tight loop).
+            self._read_failures += 1
+            delay = min(2.0 ** (self._read_failures - 1), _MAX_WRITE_BACKOFF)
+            self._read_retry_at = self._clock.monotonic() + delay
+            logger.debug("spool segment %s not read: %s; retrying in %gs", path, exc, delay)
             return
+        self._read_failures = 0
+        self._read_retry_at = None
         for number, record in found.items():
             if number in segment.live and number not in segment.memory:
                 record.segment = segment
                 segment.memory[number] = record
+        # Numbers of this page that are not in the file (torn, corrupt, lost
+        # with a failed disk) can never be sent: settle them so the segment
+        # can go.
         lost = [
             n
             for n in numbers
@@ -562,9 +578,15 @@ class Spool:
     def _schedule(self, op: _Op) -> None:
         self._outstanding += 1
         if isinstance(op, _Journal):
+            op.segment.journaling += 1
+            if op.segment.log is self.own and not self._own_ready:
+                # This run's log directory is not there yet: the writer's lane
+                # creates it with the first append, queued before this line.
+                self._queue.append(op)
+                self._work.set()
+                return
             # A lane of its own: an acknowledgement must not wait behind a
             # commit's fsync (a kill meanwhile would send its chunk twice).
-            op.segment.journaling += 1
             self._journal_queue.append(op)
             self._journal_work.set()
         else:
@@ -590,13 +612,16 @@ class Spool:
         while self._journal_queue:
             op = self._journal_queue.popleft()
             with anyio.CancelScope(shield=True):
-                try:
-                    await self._write_journal(op)
-                finally:
-                    op.segment.journaling -= 1
-                    self._journalled.set()
-                    self._journalled = anyio.Event()
-                    self._done_one()
+                await self._journal_op(op)
+
+    async def _journal_op(self, op: _Journal) -> None:
+        try:
+            await self._write_journal(op)
+        finally:
+            op.segment.journaling -= 1
+            self._journalled.set()
+            self._journalled = anyio.Event()
+            self._done_one()
 
     def _done_one(self) -> None:
         self._outstanding -= 1
@@ -638,6 +663,9 @@ class Spool:
             op = self._queue.popleft()
             # Shielded: an operation started always completes and is accounted.
             with anyio.CancelScope(shield=True):
+                if isinstance(op, _Journal):
+                    await self._journal_op(op)
+                    continue
                 try:
                     if isinstance(op, _Append):
                         await self._write(op)
@@ -658,15 +686,27 @@ class Spool:
             (r.ordinal, r.attempts - failures.get(r.ordinal, 0), r.spooled_at, r.payload)
             for r in keep
         ]
-        if items:
+        ends: list[int]
+        written: int
+        error: OSError | None
+        if items and segment.torn:
+            # Queued behind a write to this segment that failed: its tail may
+            # be a torn line, and a line appended to it would be unreadable.
+            # These wait in memory with the others, for the retry.
+            ends, written, error = [], 0, _TORN
+        elif items:
             ends, written, error = await self._runner(self._writer_function(segment, items))
         else:
             ends, written, error = [], 0, None
         segment.writing -= 1
         segment.unwritten -= sum(len(r.payload) for r in records) + _LINE_OVERHEAD * len(records)
-        # The lines that reached the file: all of them, or those before a partial write's end.
-        whole = len(ends) if error is None else bisect.bisect_right(ends, written)
-        stored, failed = keep[:whole], keep[whole:]
+        # The lines that reached the file: all of them, or those before a
+        # failed write's end. A line that lacks only its newline reads back
+        # whole: it is written (rewritten elsewhere, it would be on disk twice).
+        whole = len(ends) if error is None else bisect.bisect_right(ends, written + 1)
+        stored = keep[:whole]
+        # Not on disk: memory keeps them, unless they were settled meanwhile.
+        failed = [r for r in keep[whole:] if r.ordinal in segment.live]
         segment.add_lines([r.ordinal for r in stored], segment.bytes, ends[:whole])
         live, held, memory = segment.live, segment.held, segment.memory
         for record in stored:
@@ -680,8 +720,10 @@ class Spool:
             self._disk_problem = None
             self._write_failures = 0
         else:
-            self._disk_error(error)
+            if error is not _TORN:
+                self._disk_error(error)
             segment.sealed = True
+            segment.torn = True
             if segment is self._active:
                 self._active = None
             for record in failed:
@@ -762,11 +804,15 @@ class Spool:
         if segment not in segment.log.segments and op.kind == "failed":
             return  # deleted since: its records are settled
         kind, numbers = op.kind, op.numbers
+        # Glued to a torn line, this one would be unreadable too.
+        torn = segment.journal_torn
         ops = self._ops
         path = segment.journal_path
 
         def append() -> None:
             line = encode_journal_line(kind, numbers)  # sorting ranges is CPU: in the thread
+            if torn:
+                line = b"\n" + line
             fd = ops.open(path, _APPEND_FLAGS)
             try:
                 ops.write(fd, line)
@@ -778,6 +824,13 @@ class Spool:
         except OSError as exc:
             # The records are settled in memory; on disk they may be sent again.
             logger.debug("spool journal %s not written: %s", path, exc)
+            # Part of the line may have reached the file (the pages of a
+            # version 1 file share it).
+            for other in (segment, *segment.log.segments):
+                if other.journal_path == path:
+                    other.journal_torn = True
+        else:
+            segment.journal_torn = False
 
     async def _delete(self, op: _Delete) -> None:
         segment, log = op.segment, op.log
@@ -788,7 +841,7 @@ class Spool:
         ops = self._ops
         fd = self._fds.pop(segment.path, None) if segment is not None else None
         # An earlier run's log goes with its last segment; this run's at close.
-        remove_log = log.inherited and not log.segments
+        remove_log = op.last
         lock_fd = log.lock_fd if remove_log else None
         if remove_log:
             log.lock_fd = None
@@ -804,16 +857,16 @@ class Spool:
         def delete() -> None:
             if fd is not None:
                 ops.close_quietly(fd)
-            for path in paths:
-                with contextlib.suppress(FileNotFoundError):
-                    ops.unlink(path)
-            if remove_log and directory is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    ops.unlink(os.path.join(directory, LOCK_NAME))
-                with contextlib.suppress(FileNotFoundError):
-                    ops.rmdir(directory)
-            if lock_fd is not None:
-                ops.close_quietly(lock_fd)
+            try:
+                for path in paths:
+                    with contextlib.suppress(FileNotFoundError):
+                        ops.unlink(path)
+                if remove_log and directory is not None:
+                    _remove_log_directory(ops, directory)
+            finally:
+                # Released even when a delete failed: nothing holds the log any more.
+                if lock_fd is not None:
+                    ops.close_quietly(lock_fd)
             if paths or remove_log:
                 ops.fsync_dir(directory if directory and not remove_log else self.directory)
 
@@ -861,9 +914,10 @@ class Spool:
             await self._retry_unwritten()
             await self._flush_all()
         lost = sum(1 for r in self.unwritten if r.state is not RecordState.DROPPED)
+        # Gone with this run: counted here, no longer held (stats.spool_events).
         for record in self.unwritten:
             record.state = RecordState.DROPPED
-        self.unwritten.clear()  # counted now: no longer the spool's
+        self.unwritten.clear()
         if lost:
             self._counters.dropped_disk_error += lost
             logger.warning("eventlog: %d events lost: the spool could not be written", lost)
@@ -913,14 +967,34 @@ class Spool:
                 ops.close_quietly(fd)
             if remove_own and own.directory is not None:
                 with contextlib.suppress(OSError):
-                    ops.unlink(os.path.join(own.directory, LOCK_NAME))
-                    ops.rmdir(own.directory)
+                    _remove_log_directory(ops, own.directory)
                     ops.fsync_dir(self.directory)
             for fd in locks:
                 ops.close_quietly(fd)
 
         with anyio.CancelScope(shield=True):
             await self._runner(release)
+
+
+def _remove_log_directory(ops: FileOps, directory: str) -> None:
+    """Remove a log whose records are all settled: what is left in it, its lock, itself.
+
+    A settled segment's file whose delete failed may still be there. The lock
+    goes last: should anything else fail to go, the log stays claimable, and
+    a later run removes it (without its lock no run would ever take it over).
+    """
+    for name in ops.listdir(directory):
+        if name != LOCK_NAME:
+            with contextlib.suppress(FileNotFoundError):
+                ops.unlink(os.path.join(directory, name))
+    with contextlib.suppress(FileNotFoundError):
+        ops.unlink(os.path.join(directory, LOCK_NAME))
+    with contextlib.suppress(FileNotFoundError):
+        ops.rmdir(directory)
+
+
+# Not a write that failed: one that must not be tried (see _write).
+_TORN: Final = OSError(errno.EIO, "queued behind a failed write to the same segment")
 
 
 def _after_fork_in_child() -> None:

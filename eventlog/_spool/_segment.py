@@ -57,6 +57,7 @@ class Segment:
         "failed",
         "held",
         "journal_path",
+        "journal_torn",
         "journaling",
         "live",
         "log",
@@ -68,6 +69,7 @@ class Segment:
         "pages",
         "path",
         "sealed",
+        "torn",
         "unwritten",
         "writing",
     )
@@ -97,12 +99,17 @@ class Segment:
         self.corrupt = 0
         self.sealed = False
         """No more appends: full, or a write failed (its tail may be torn)."""
+        self.torn = False
+        """A write to it failed: appends already queued for it are not written either."""
         self.writing = 0
         """Appends scheduled and not done yet."""
         self.journaling = 0
         """Journal lines scheduled and not written yet."""
         self.unwritten = 0
         """Bytes of the lines of records scheduled and not written yet."""
+        self.journal_torn = False
+        """The journal may end in a torn line (a crash, a failed write): the
+        next line is written on a line of its own."""
 
     @property
     def available(self) -> int:

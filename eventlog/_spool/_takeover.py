@@ -35,7 +35,7 @@ from eventlog._spool._runner import LET_GO_EVERY, let_go
 from eventlog._spool._segment import V1_SEGMENT_BYTES, RunLog, Segment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from eventlog._spool._files import FileOps
     from eventlog._spool._log import Spool
@@ -128,11 +128,17 @@ def _index_segment(segment: Segment, ops: FileOps, counters: Counters, mtime: fl
     done, failed = parse_journal(journal)
     size = 0
     highest = -1
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in ops.read_chunks(segment.path):
+            size += len(chunk)  # the file's size, a torn last line included
+            yield chunk
+
     try:
-        for index, (offset, raw) in enumerate(iter_lines(ops.read_chunks(segment.path))):
+        for index, (offset, raw) in enumerate(iter_lines(chunks())):
             if not index % LET_GO_EVERY:
                 let_go()
-            size = offset + len(raw) + 1
             if not raw.strip():
                 continue
             line = parse_line(raw, -1, payload=False)
@@ -153,6 +159,7 @@ def _index_segment(segment: Segment, ops: FileOps, counters: Counters, mtime: fl
     segment.next_number = highest + 1
     segment.bytes = size
     segment.sealed = True
+    segment.journal_torn = bool(journal) and not journal.endswith(b"\n")
 
 
 def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: float) -> None:
@@ -166,7 +173,15 @@ def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: f
         journal = ops.read(path + ".jnl")
     done, failed = parse_journal(journal)
     segment: Segment | None = None
-    for position, (offset, raw) in enumerate(iter_lines(ops.read_chunks(path))):
+    size = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in ops.read_chunks(path):
+            size += len(chunk)
+            yield chunk
+
+    for position, (offset, raw) in enumerate(iter_lines(chunks())):
         if not position % LET_GO_EVERY:
             let_go()
         if segment is None or segment.bytes >= V1_SEGMENT_BYTES:
@@ -188,8 +203,13 @@ def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: f
         segment.stamp(line.spooled_at or mtime)
         if position in failed:
             segment.failed[position] = failed[position]
+    if segment is not None:
+        # Lines were counted with their newline: a torn last line has none.
+        segment.bytes -= sum(each.bytes for each in log.segments) - size
+    torn = bool(journal) and not journal.endswith(b"\n")
     for each in log.segments:
         each.cursor = each.pages[0].first if each.pages else each.next_number
+        each.journal_torn = torn
 
 
 async def take_over(
