@@ -22,7 +22,7 @@ import httpx
 import pytest
 import trio
 import trio.testing
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import eventlog
@@ -868,8 +868,6 @@ async def log_all(
     return delivered(transport), log.stats
 
 
-# derandomize: the same 50 examples on every run (Rule 13, deterministic tests).
-@settings(max_examples=50, deadline=None, derandomize=True)
 @given(st.lists(METADATA, min_size=1, max_size=5))
 def test_arbitrary_metadata_is_delivered_exactly_or_counted_invalid(
     batch: list[dict[str, Any]],
@@ -931,8 +929,6 @@ async def log_one(metadata: dict[str, Any], storage_dir: str) -> tuple[str | Non
     return data.additional_metadata, log.stats
 
 
-# derandomize: the same examples on every run (Rule 13, deterministic tests).
-@settings(max_examples=30, deadline=None, derandomize=True)
 @given(VALID_METADATA)
 def test_valid_metadata_arrives_exactly(metadata: dict[str, Any]) -> None:
     """Any valid metadata dict decodes from additional_metadata to exactly itself."""
