@@ -70,6 +70,10 @@ def integration(session: nox.Session) -> None:
         "integration or hypothesis",
         "--timeout=300",
         "--timeout-method=thread",
+        # pytest-timeout dumps the stacks of a hung test; faulthandler's dump
+        # after 60 s would print those of the long ones (the crash loop) too.
+        "-o",
+        "faulthandler_timeout=0",
         *session.posargs,
         env=env,
     )
