@@ -34,12 +34,13 @@ def _group(name: str) -> list[str]:
 def tests(session: nox.Session) -> None:
     """The fast suite, in virtual time, with branch coverage: everything not marked integration.
 
-    Its coverage data ends in .coverage.tests; ``coverage combine --keep``
-    then ``coverage report`` give the figure of this session and
-    ``nox -s integration`` together (docs/contributing.md).
+    Its coverage data ends in .coverage-tests, not .coverage.*: any
+    ``coverage report`` combines (and deletes) those. ``coverage combine
+    --keep`` of both sessions' files then ``coverage report`` give the figure
+    of this session and ``nox -s integration`` together (docs/contributing.md).
     """
     session.install("-e", ".[collector]", *_group("tests"))
-    env = {"COVERAGE_FILE": ".coverage.tests"}
+    env = {"COVERAGE_FILE": ".coverage-tests"}
     session.run("coverage", "erase", env=env)
     session.run(
         "coverage", "run", "-m", "pytest", "-m", "not integration", *session.posargs, env=env
@@ -56,10 +57,10 @@ def integration(session: nox.Session) -> None:
     as a subprocess and a built wheel in a fresh venv; the hypothesis tests run
     again under the ``thorough`` profile. Each test is bounded (pytest-timeout
     dumps every thread's stack and ends the run). Coverage goes to
-    .coverage.integration, reported here without a floor.
+    .coverage-integration, reported here without a floor.
     """
     session.install("-e", ".[collector]", *_group("integration"))
-    env = {"COVERAGE_FILE": ".coverage.integration", "HYPOTHESIS_PROFILE": "thorough"}
+    env = {"COVERAGE_FILE": ".coverage-integration", "HYPOTHESIS_PROFILE": "thorough"}
     session.run("coverage", "erase", env=env)
     session.run(
         "coverage",
