@@ -10,7 +10,15 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_asyncio", "docs", "build"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "integration",
+    "tests_asyncio",
+    "docs",
+    "build",
+]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -24,12 +32,54 @@ def _group(name: str) -> list[str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite with branch coverage."""
+    """The fast suite, in virtual time, with branch coverage: everything not marked integration.
+
+    Its coverage data ends in .coverage-tests, not .coverage.*: any
+    ``coverage report`` combines (and deletes) those. ``coverage combine
+    --keep`` of both sessions' files then ``coverage report`` give the figure
+    of this session and ``nox -s integration`` together (docs/contributing.md).
+    """
     session.install("-e", ".[collector]", *_group("tests"))
-    session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *session.posargs)
-    session.run("coverage", "combine", "--quiet")
-    session.run("coverage", "report", "--fail-under=93")
+    env = {"COVERAGE_FILE": ".coverage-tests"}
+    session.run("coverage", "erase", env=env)
+    session.run(
+        "coverage", "run", "-m", "pytest", "-m", "not integration", *session.posargs, env=env
+    )
+    session.run("coverage", "combine", "--quiet", env=env)
+    session.run("coverage", "report", "--fail-under=93", env=env)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Real time, real sockets, processes: the integration tests, and the property tests at length.
+
+    The collector, crash and multi-process tests, the benchmark sink, the CLI
+    as a subprocess and a built wheel in a fresh venv; the hypothesis tests run
+    again under the ``thorough`` profile. Each test is bounded (pytest-timeout
+    dumps every thread's stack and ends the run). Coverage goes to
+    .coverage-integration, reported here without a floor.
+    """
+    session.install("-e", ".[collector]", *_group("integration"))
+    env = {"COVERAGE_FILE": ".coverage-integration", "HYPOTHESIS_PROFILE": "thorough"}
+    session.run("coverage", "erase", env=env)
+    session.run(
+        "coverage",
+        "run",
+        "-m",
+        "pytest",
+        "-m",
+        "integration or hypothesis",
+        "--timeout=300",
+        "--timeout-method=thread",
+        # pytest-timeout dumps the stacks of a hung test; faulthandler's dump
+        # after 60 s would print those of the long ones (the crash loop) too.
+        "-o",
+        "faulthandler_timeout=0",
+        *session.posargs,
+        env=env,
+    )
+    session.run("coverage", "combine", "--quiet", env=env)
+    session.run("coverage", "report", env=env)
 
 
 @nox.session

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import zlib
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,18 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from eventlog._spool import FileOps
+
+
+EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+EVENT_ID_RE = re.compile(r"[0-9a-f]{32}")
+# Every field of an EventContext set: identity, auth and app values of each type.
+FULL_CONTEXT = eventlog.EventContext(
+    device_id="dev-1",
+    account_uuid="acc-1",
+    organization_uuid="org-1",
+    email="user@example.com",
+    app={"channel": "beta", "build": 42, "ratio": 0.5, "trial": True},
+)
 
 
 class RawServer:

@@ -130,9 +130,13 @@ class Crash:
 
 
 def child_env() -> dict[str, str]:
-    """The child's environment: no eventlog settings from the outside."""
+    """The child's environment: no eventlog settings from the outside, no coverage."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTLOG_", "OTEL_"))}
     env.pop("DO_NOT_TRACK", None)
+    # Coverage measures a child given these (nox -s integration): tracing
+    # would slow the commits whose timing the test checks.
+    env.pop("COVERAGE_PROCESS_CONFIG", None)
+    env.pop("COVERAGE_PROCESS_START", None)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
