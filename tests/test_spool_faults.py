@@ -201,10 +201,11 @@ async def sweep(
     calls: int,
     partial: bool,
     write_ahead: bool = False,
+    step: int = 1,
 ) -> int:
-    """Run the scenario with the fault at N = 1, 2, ... until it is no longer reached."""
+    """Run the scenario with the fault at N = 1, 1 + step, ... until it is no longer reached."""
     caplog.set_level(logging.WARNING, logger="eventlog")
-    for n in range(1, MAX_N):
+    for n in range(1, MAX_N, step):
         ops = FaultyOps(Fault(at=n, err=ERRNOS[n % len(ERRNOS)], calls=calls, partial=partial))
         try:
             # A directory of its own: what a failed rmdir left is no other run's.
@@ -222,59 +223,79 @@ async def sweep(
 
 # -- the sweeps -----------------------------------------------------------------
 
+# The fast session tries every third position; nox -s integration all of them.
+STEPS = pytest.mark.parametrize(
+    "step",
+    [pytest.param(3, id="sampled"), pytest.param(1, id="all", marks=pytest.mark.integration)],
+)
 
+
+@STEPS
 async def test_sweep_transient_faults_with_torn_writes(
+    step: int,
     make_config: MakeConfig,
     spool_dir: Path,
     caplog: pytest.LogCaptureFixture,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """One failing call at every position (a failing write tears its line): nothing is lost."""
-    n = await sweep(make_config, spool_dir, caplog, calls=1, partial=True)
+    n = await sweep(make_config, spool_dir, caplog, calls=1, partial=True, step=step)
     assert n > 20
 
 
+@STEPS
 async def test_sweep_disk_bad_for_a_while(
+    step: int,
     make_config: MakeConfig,
     spool_dir: Path,
     caplog: pytest.LogCaptureFixture,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Eight failing calls in a row from every position, then the disk recovers."""
-    n = await sweep(make_config, spool_dir, caplog, calls=8, partial=False)
+    n = await sweep(make_config, spool_dir, caplog, calls=8, partial=False, step=step)
     assert n > 20
 
 
+@STEPS
 async def test_sweep_disk_never_recovers(
+    step: int,
     make_config: MakeConfig,
     spool_dir: Path,
     caplog: pytest.LogCaptureFixture,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """From every position on, every call fails until the clean final run."""
-    n = await sweep(make_config, spool_dir, caplog, calls=FOREVER, partial=True)
+    n = await sweep(make_config, spool_dir, caplog, calls=FOREVER, partial=True, step=step)
     assert n > 20
 
 
+@STEPS
 async def test_sweep_write_ahead(
+    step: int,
     make_config: MakeConfig,
     spool_dir: Path,
     caplog: pytest.LogCaptureFixture,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Write-ahead mode, one torn or failing call at every position."""
-    n = await sweep(make_config, spool_dir, caplog, calls=1, partial=True, write_ahead=True)
+    n = await sweep(
+        make_config, spool_dir, caplog, calls=1, partial=True, write_ahead=True, step=step
+    )
     assert n > 20
 
 
+@STEPS
 async def test_sweep_write_ahead_disk_never_recovers(
+    step: int,
     make_config: MakeConfig,
     spool_dir: Path,
     caplog: pytest.LogCaptureFixture,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Write-ahead mode, every call failing from every position on."""
-    n = await sweep(make_config, spool_dir, caplog, calls=FOREVER, partial=True, write_ahead=True)
+    n = await sweep(
+        make_config, spool_dir, caplog, calls=FOREVER, partial=True, write_ahead=True, step=step
+    )
     assert n > 20
 
 

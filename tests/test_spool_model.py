@@ -80,9 +80,9 @@ if TYPE_CHECKING:
 
     from eventlog._spool import Spool
 
-MODEL_SETTINGS = settings(
-    max_examples=60, stateful_step_count=25, deadline=None, derandomize=True, database=None
-)
+# Examples: the session's hypothesis profile (tests/conftest.py): a few in the
+# fast session, hundreds in nox -s integration.
+MODEL_SETTINGS = settings(stateful_step_count=25)
 # Three records a segment, about ten in all: segments roll over and the
 # limit evicts within a few steps.
 SEGMENT_BYTES = 700
@@ -762,7 +762,6 @@ lines = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(st.binary(max_size=2000))
 def test_read_lines_never_raises_on_arbitrary_bytes(data: bytes) -> None:
     """Any bytes: no exception; each non-blank line is a record or one skipped line."""
@@ -771,7 +770,6 @@ def test_read_lines_never_raises_on_arbitrary_bytes(data: bytes) -> None:
     assert len(found) + skipped == non_blank
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(st.lists(lines, max_size=12))
 def test_read_lines_on_mixed_valid_and_garbage_lines(parts: list[bytes]) -> None:
     """Valid, garbage and bit-flipped lines: every line returned is intact and re-encodes."""
@@ -786,7 +784,6 @@ def test_read_lines_on_mixed_valid_and_garbage_lines(parts: list[bytes]) -> None
         assert read_lines(again) == ([line], 0)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(st.binary(max_size=500))
 def test_parse_journal_never_raises_on_arbitrary_bytes(data: bytes) -> None:
     """Any bytes as a journal: no exception, and nothing made of garbage."""
@@ -795,7 +792,6 @@ def test_parse_journal_never_raises_on_arbitrary_bytes(data: bytes) -> None:
         assert (done, failed) == (set(), {})
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
 @given(
     st.lists(
         st.tuples(st.sampled_from(["done", "failed"]), st.lists(st.integers(0, 50), min_size=1)),
