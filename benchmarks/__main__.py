@@ -4,7 +4,8 @@ Run from the repository root: ``python -m benchmarks [--quick]`` runs everything
 below and then the end-to-end benchmark (``benchmarks/e2e.py``);
 ``python -m benchmarks e2e [--quick]`` runs only the end-to-end part.
 ``--quick`` shrinks the end-to-end runs (one run of each burst instead of the
-median of three, a 3 s steady run, a 20k burst) and
+median of three, a 3 s steady run, a 20k burst, 4 s spool scenarios, a
+40k-event replay, leftover logs of 2 MiB) and
 repeats the log_event and flush measurements twice instead of seven times,
 for development.
 
@@ -17,6 +18,10 @@ for development.
    ``TARGET_RATIO`` times the floor, judged on the best run. A second,
    informational row appends the tuple with a ``time.time()`` read, the one
    piece of work every event needs at emit (its timestamp).
+   **SyncEventLogger.log_event** (informational): the same loop, run in a
+   plain ``threading.Thread``, on the logger of
+   :func:`eventlog.start_event_logger` (its event loop idles on a thread of
+   its own meanwhile), against the same floor.
    **log_event, write-ahead** (second target): the same loop in a logger with
    ``write_ahead=True``, against the same floor. Target: at most
    ``WRITE_AHEAD_TARGET_RATIO`` times the floor. The caller side only appends
@@ -30,9 +35,12 @@ for development.
    is ``msgspec.json.encode`` of a dict equal to one envelope, per event. The
    write-ahead row adds committing the batch to the spool (one write and one
    fsync of every line) before the POST and the checkpoint after it.
-3. **spool** (``benchmarks/spool.py``): ``Spool.append`` and the replay of a
-   spool file by a new logger, in events per second, next to a raw
-   write + fsync and ``parse_lines``.
+3. **spool** (``benchmarks/spool.py``): the spool's group appends
+   (``Spool.commit``, ``Spool.add``, through its worker thread) and the
+   replay of an earlier run's log by a new logger, in events per second,
+   next to a raw write + fsync of the same bytes and ``read_lines``. The
+   spool's end-to-end scenarios (outage, full disk, replay next to live
+   traffic, startup with leftovers) are in the end-to-end part.
 
 Each measurement is repeated ``REPEATS`` times, interleaved, with the garbage
 collector disabled while timing (as ``timeit`` does); the best and the median
@@ -48,12 +56,14 @@ import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Final
 
 import msgspec
 import trio
+import trio.to_thread
 
 import eventlog
 from benchmarks import collector, e2e, spool
@@ -175,19 +185,23 @@ def bench_config(storage_dir: str, *, write_ahead: bool = False) -> eventlog.Con
     )
 
 
-async def logger_run(
-    storage_dir: str, n: int, *, write_ahead: bool = False
-) -> tuple[float, float, object]:
-    """One repeat: ``(log_event seconds, flush seconds, one captured envelope as builtins)``."""
-    transport = CapturingTransport()
-    # Enrichment on: a context with every field, so the batch builds complete events.
-    context = eventlog.EventContext(
+def bench_context() -> eventlog.EventContext:
+    """Enrichment on: a context with every field, so the batch builds complete events."""
+    return eventlog.EventContext(
         device_id="device-1",
         account_uuid="account-1",
         organization_uuid="org-1",
         email="user@example.com",
         app={"channel": "beta"},
     )
+
+
+async def logger_run(
+    storage_dir: str, n: int, *, write_ahead: bool = False
+) -> tuple[float, float, object]:
+    """One repeat: ``(log_event seconds, flush seconds, one captured envelope as builtins)``."""
+    transport = CapturingTransport()
+    context = bench_context()
     async with eventlog.open_event_logger(
         bench_config(storage_dir, write_ahead=write_ahead), transport=transport, context=context
     ) as log:
@@ -224,6 +238,35 @@ async def logger_run(
     return emit, flush, envelope
 
 
+def sync_logger_run(storage_dir: str, n: int) -> float:
+    """One repeat: seconds for ``n`` ``SyncEventLogger.log_event`` calls in a plain thread."""
+    transport = CapturingTransport()
+    log = eventlog.start_event_logger(
+        bench_config(storage_dir), transport=transport, context=bench_context()
+    )
+    try:
+        log_event = log.log_event
+        name: str = NAME
+        metadata: Mapping[str, int | float | bool | None] | None = METADATA
+        elapsed: list[float] = []
+
+        def loop() -> None:
+            for _ in range(n):
+                log_event(name, metadata)
+
+        thread = threading.Thread(target=lambda: elapsed.append(_timed(loop)))
+        thread.start()
+        thread.join()
+        stats = log.stats
+        assert stats.dropped_queue_full == 0, stats
+        assert stats.emitted == stats.queue_depth == n, stats
+        assert log.flush(timeout=60.0), "the flush did not return"
+    finally:
+        log.close()
+    assert log.stats.exported == n, log.stats
+    return elapsed[0]
+
+
 async def measure(n: int, repeats: int) -> dict[str, list[float]]:
     """Seconds per event of every measurement, ``repeats`` samples each."""
     samples: dict[str, list[float]] = {
@@ -232,6 +275,7 @@ async def measure(n: int, repeats: int) -> dict[str, list[float]]:
         "deque_copy": [],
         "log_event": [],
         "log_event_wa": [],
+        "log_event_sync": [],
         "encode": [],
         "flush": [],
         "flush_wa": [],
@@ -248,6 +292,9 @@ async def measure(n: int, repeats: int) -> dict[str, list[float]]:
             emit, flush, _ = await logger_run(storage_dir, n, write_ahead=True)
             samples["log_event_wa"].append(emit / n)
             samples["flush_wa"].append(flush / n)
+            # Its blocking calls (flush, close) are not for a thread that runs trio.
+            sync_emit = await trio.to_thread.run_sync(sync_logger_run, storage_dir, n)
+            samples["log_event_sync"].append(sync_emit / n)
     return samples
 
 
@@ -278,6 +325,7 @@ def report(samples: dict[str, list[float]], n: int, repeats: int) -> None:
     print(_row("  + metadata.copy()", samples["deque_copy"], samples["deque"]))
     print(_row("EventLogger.log_event", samples["log_event"], samples["deque"]))
     print(_row("log_event, write_ahead=True", samples["log_event_wa"], samples["deque"]))
+    print(_row("SyncEventLogger.log_event (thread)", samples["log_event_sync"], samples["deque"]))
     ratio = min(samples["log_event"]) / min(samples["deque"])
     verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
     clock_ratio = min(samples["log_event"]) / min(samples["deque_clock"])
@@ -289,6 +337,11 @@ def report(samples: dict[str, list[float]], n: int, repeats: int) -> None:
         f"{clock_ratio:.2f}x; with its timestamp and the metadata copy: {copy_ratio:.2f}x"
     )
     print(f"the copy of the 5-field metadata dict alone costs {copy_cost:.2f}x the deque floor")
+    sync_ratio = min(samples["log_event_sync"]) / min(samples["log_event"])
+    print(
+        "SyncEventLogger.log_event, called from a plain thread, costs "
+        f"{sync_ratio:.2f}x EventLogger.log_event on the loop (best runs)"
+    )
     wa_ratio = min(samples["log_event_wa"]) / min(samples["deque"])
     wa_verdict = "PASS" if wa_ratio <= WRITE_AHEAD_TARGET_RATIO else "FAIL"
     print(
@@ -321,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         repeats = QUICK_REPEATS if args.quick else REPEATS
         samples = trio.run(measure, N_EVENTS, repeats)
         report(samples, N_EVENTS, repeats)
-        spool.run()
+        spool.run(quick=args.quick)
         collector.run()
     e2e.run(quick=args.quick)
     print(f"(benchmarks took {time.perf_counter() - started:.0f} s in all)")

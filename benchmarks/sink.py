@@ -9,13 +9,16 @@ or it is terminated.
   ``Content-Encoding: gzip``) is decoded with msgspec, reading only each
   envelope's ``event_data.event_id``; the events are counted at once (the
   server holds them from then on), and the answer, 200 ``{}``, goes out
-  ``--latency`` seconds later without holding up other connections.
+  ``--latency`` seconds later without holding up other connections. With
+  ``--status 503`` (any status but 200) the sink plays a server in an
+  outage: every batch is answered with that status, its events are not
+  read, and the request is counted in ``refused``.
 - ``GET /count``: JSON ``{"distinct", "received", "requests", "bad",
-  "first_at", "last_new_at"}``: distinct event ids, events received (with
-  duplicates), batch requests, undecodable bodies, and the
-  ``time.monotonic()`` of the first batch and of the last one that brought
-  a new id (the system-wide monotonic clock on Linux, so a client process
-  can compare it with its own).
+  "refused", "first_at", "last_new_at"}``: distinct event ids, events
+  received (with duplicates), batch requests, undecodable bodies, batches
+  refused with ``--status``, and the ``time.monotonic()`` of the first batch
+  and of the last one that brought a new id (the system-wide monotonic
+  clock on Linux, so a client process can compare it with its own).
 - ``POST /reset``: forgets everything.
 
 asyncio's raw protocol keeps the server's own cost per request small: the
@@ -28,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import gzip
+import http
 import os
 import sys
 import time
@@ -62,6 +66,7 @@ class Counts(msgspec.Struct):
     bad: int
     first_at: float | None
     last_new_at: float | None
+    refused: int = 0
 
 
 @final
@@ -73,6 +78,7 @@ class _State:
         self.received = 0
         self.requests = 0
         self.bad = 0
+        self.refused = 0
         self.first_at: float | None = None
         self.last_new_at: float | None = None
 
@@ -82,6 +88,7 @@ class _State:
         self.received = 0
         self.requests = 0
         self.bad = 0
+        self.refused = 0
         self.first_at = None
         self.last_new_at = None
 
@@ -110,6 +117,7 @@ class _State:
             received=self.received,
             requests=self.requests,
             bad=self.bad,
+            refused=self.refused,
             first_at=self.first_at,
             last_new_at=self.last_new_at,
         )
@@ -132,9 +140,12 @@ def _response(status: bytes, body: bytes, *, close: bool) -> bytes:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: Content-Length bodies, answers in request order."""
 
-    def __init__(self, state: _State, latency: float) -> None:
+    def __init__(self, state: _State, latency: float, status: int = 200) -> None:
         self._state = state
         self._latency = latency
+        self._refusal: bytes | None = None
+        if status != 200:
+            self._refusal = b"%d %b" % (status, http.HTTPStatus(status).phrase.encode())
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         # The request whose body is awaited: (method, target, gzipped, close, length).
@@ -199,7 +210,10 @@ class _Connection(asyncio.Protocol):
         self, method: bytes, target: bytes, body: bytes, *, gzipped: bool, close: bool
     ) -> None:
         state = self._state
-        if method == b"POST" and target == BATCH_PATH:
+        if method == b"POST" and target == BATCH_PATH and self._refusal is not None:
+            state.refused += 1
+            self._write(_response(self._refusal, b"{}", close=close), close)
+        elif method == b"POST" and target == BATCH_PATH:
             if gzipped:
                 try:
                     body = gzip.decompress(body)
@@ -231,12 +245,12 @@ class _Connection(asyncio.Protocol):
             transport.close()
 
 
-async def serve(port: int, latency: float) -> None:
+async def serve(port: int, latency: float, status: int = 200) -> None:
     """Listen on 127.0.0.1:``port``, print the port, serve until stdin closes."""
     loop = asyncio.get_running_loop()
     state = _State()
     server = await loop.create_server(
-        lambda: _Connection(state, latency), "127.0.0.1", port, backlog=1024
+        lambda: _Connection(state, latency, status), "127.0.0.1", port, backlog=1024
     )
     bound = server.sockets[0].getsockname()[1]
     print(bound, flush=True)
@@ -262,13 +276,16 @@ async def serve(port: int, latency: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line: ``--port`` (0: any free port) and ``--latency`` seconds."""
+    """The command line: ``--port`` (0: any free port), ``--latency`` seconds, ``--status``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sink", description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument(
+        "--status", type=int, default=200, help="the answer to every batch (503: an outage)"
+    )
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.latency))
+        asyncio.run(serve(args.port, args.latency, args.status))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,31 @@ not be delivered on disk, retry with backoff and drain before exit::
 
     async with eventlog.open_event_logger(config) as log:
         log.log_event("app_started", {"cold_start_ms": 41.5})
+
+Synchronous programs run the same logger on a thread of its own::
+
+    with eventlog.start_event_logger(config) as log:
+        log.log_event("app_started", {"cold_start_ms": 41.5})
 """
+
+# Layout (docs/contributing.md). This module is the public API; everything
+# else is private.
+#
+# The SDK (needs anyio, httpx and msgspec only; ruff keeps trio and rich out):
+#   _config, _context, _remote_config   what the application configures
+#   _logger, _registry, _sync           the logger, its process-wide fallback,
+#                                       the synchronous facade
+#   _transform, _events, _otlp          events to wire bytes (docs/events.md)
+#   _pipeline, _exporter, _http,        delivery: the batch processor, one POST,
+#     _backoff, _records                the HTTP clients, the backoff, record states
+#   _spool/                             the on-disk segmented log (docs/delivery.md)
+#   _stats, _sampling, _environment,    counters, sampling, detected facts,
+#     _clock, _threads, _exceptions     time, thread wake-ups, errors
+#   _seams                              what the SDK's own tests replace
+# Around it:
+#   _cli/                               the command line, presentation only
+#   collector/                          the reference collector (hypercorn on trio)
+#   testing/                            fakes and a pytest plugin for users' tests
 
 from __future__ import annotations
 
@@ -24,6 +48,8 @@ from eventlog._logger import log_event as log_event
 from eventlog._logger import open_event_logger as open_event_logger
 from eventlog._remote_config import RemoteConfig as RemoteConfig
 from eventlog._stats import Stats as Stats
+from eventlog._sync import SyncEventLogger as SyncEventLogger
+from eventlog._sync import start_event_logger as start_event_logger
 from eventlog._version import __version__ as __version__
 
 __all__ = [
@@ -37,11 +63,13 @@ __all__ = [
     "InvalidEventError",
     "RemoteConfig",
     "Stats",
+    "SyncEventLogger",
     "SystemClock",
     "__version__",
     "current_logger",
     "log_event",
     "open_event_logger",
+    "start_event_logger",
 ]
 
 

@@ -1,4 +1,4 @@
-"""The backoff policy (design §4): pure functions, no state, no clock.
+"""The backoff policy (docs/delivery.md): pure functions, no state, no clock.
 
 After ``n`` consecutive failed POSTs the next retry waits
 ``min(base * n**2, max)`` seconds (the original's quadratic schedule), scaled

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Protocol, final
 
 import anyio
 
+from eventlog._exceptions import unwrap_group
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
@@ -86,17 +88,6 @@ async def sleep(clock: Clock, seconds: float) -> None:
     await clock.sleep_until(clock.monotonic() + seconds)
 
 
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    # Our helper task groups never fail on their own (the watcher only sleeps
-    # and cancels), so a group here carries the body's exception.
-    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
-        inner = group.exceptions[0]
-        if not isinstance(inner, BaseExceptionGroup):
-            return inner
-        group = inner
-    return group
-
-
 @asynccontextmanager
 async def deadline_scope(
     clock: Clock, seconds: float, *, shield: bool = False
@@ -129,7 +120,7 @@ async def deadline_scope(
                 finally:
                     tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            raise _unwrap(group) from None
+            raise unwrap_group(group) from None
 
 
 async def wait_event_until(clock: Clock, event: anyio.Event, deadline: float) -> bool:

@@ -27,7 +27,9 @@ __all__ = [
     "DEFAULT_MAX_CONCURRENT_EXPORTS",
     "DEFAULT_PATH",
     "DEFAULT_PROTO_FIELDS",
+    "SERVICE_NAME_PATTERN",
     "Config",
+    "is_service_name",
     "valid_rate",
 ]
 
@@ -39,7 +41,8 @@ DEFAULT_MAX_CONCURRENT_EXPORTS: Final = 4
 # The session id becomes part of spool file names.
 _SESSION_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # The service name travels in headers and the storage path.
-_SERVICE_NAME_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+SERVICE_NAME_PATTERN: Final = r"[A-Za-z0-9._-]{1,128}"
+_SERVICE_NAME_RE: Final = re.compile(SERVICE_NAME_PATTERN)
 _SERVICE_VERSION_RE: Final = re.compile(r"[A-Za-z0-9._+-]{1,64}")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 
@@ -190,6 +193,11 @@ def default_storage_dir(service_name: str) -> str:
     return os.path.join(state, "eventlog", service_name, "telemetry")
 
 
+def is_service_name(text: str) -> bool:
+    """True if ``text`` is a valid ``Config.service_name`` (:data:`SERVICE_NAME_PATTERN`)."""
+    return _SERVICE_NAME_RE.fullmatch(text) is not None
+
+
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``.
 
@@ -251,7 +259,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     Raises:
         ConfigError: a field has a bad value; ``exc.field`` names it.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> config = eventlog.Config(
         ...     base_url="http://127.0.0.1:8787",

@@ -31,7 +31,7 @@ class EventContext(msgspec.Struct, frozen=True, kw_only=True):
         ConfigError: a field has the wrong type, or an ``app`` value is not a
             string, an integer, a finite float or a bool.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> context = eventlog.EventContext(
         ...     device_id="d-123", account_uuid="a-1", app={"channel": "beta"}

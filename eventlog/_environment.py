@@ -1,4 +1,4 @@
-"""Facts about the machine (detected once) and the process (per batch) (design §3)."""
+"""Facts about the machine (detected once) and the process (per batch): docs/events.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The wire format (design §3) as frozen msgspec Structs.
+"""The wire format (docs/events.md) as frozen msgspec Structs.
 
 An event is encoded once, when its batch is built, into the bytes of its
 envelope; retries and the spool reuse those bytes, so the ``event_id`` and
@@ -88,7 +88,7 @@ class ExperimentEventData(msgspec.Struct, frozen=True, kw_only=True, omit_defaul
     timestamp: str
     experiment_id: str
     variation_id: int
-    # No default: omit_defaults would leave it out of the body (design §3 requires it).
+    # No default: omit_defaults would leave it out of the body, and the wire format requires it.
     environment: str
     user_attributes: str | None = None
     experiment_metadata: str | None = None

@@ -33,7 +33,7 @@ class ConfigError(EventlogError, ValueError):
     Attributes:
         field: the offending field name, e.g. ``"max_queue_size"``.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> try:
         ...     eventlog.Config(base_url="http://127.0.0.1:8787", max_export_batch_size=0)
@@ -87,3 +87,16 @@ class ExporterShutdownError(EventlogError):
 
     def __reduce__(self) -> tuple[type[ExporterShutdownError], tuple[()]]:
         return (type(self), ())
+
+
+def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside nested single-member groups, or the first group that holds more.
+
+    Our task groups' background tasks never raise (each catches failures at
+    its unit of work), so a group around a block holds the block's own
+    exception (or a cancellation): the caller gets it as itself.
+    """
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc

@@ -1,4 +1,4 @@
-"""Sending records over HTTP: chunking, one POST, response classification (design §4).
+"""Sending records over HTTP: chunking, one POST, response classification (docs/delivery.md).
 
 The exporter knows nothing of queues, spools or backoff: it sends the records
 it is given and marks each one ``ACKED``, ``DROPPED`` or ``FAILED`` (or leaves
@@ -6,7 +6,7 @@ it ``PENDING`` when it was never sent), and reports what the server said. The
 pipeline decides what that means for the spool and the backoff timer.
 
 The HTTP boundary is an ``httpx.AsyncBaseTransport``. httpx leaves timeouts to
-the transport and ``MockTransport`` ignores them (style pitfall 1), so every
+the transport and ``MockTransport`` ignores them, so every
 POST runs under our own deadline on the injected clock.
 
 Auth header values are secrets: what the auth callable returns is checked in
@@ -34,7 +34,7 @@ import msgspec
 from eventlog._clock import Clock, deadline_scope
 from eventlog._otlp import RETRYABLE as RETRYABLE_OTLP
 from eventlog._otlp import encode_request, parse_partial_success
-from eventlog._spool import RecordState
+from eventlog._records import RecordState
 from eventlog._version import __version__
 
 if TYPE_CHECKING:

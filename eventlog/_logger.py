@@ -30,21 +30,35 @@ import secrets
 import uuid
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
+from eventlog import _registry, _seams
 from eventlog._clock import Clock, SystemClock, deadline_scope, wall_time_function
 from eventlog._config import Config
 from eventlog._environment import ProcessFacts, detect_environment
-from eventlog._exceptions import ConfigError, ExporterShutdownError, InvalidEventError
+from eventlog._exceptions import (
+    ConfigError,
+    ExporterShutdownError,
+    InvalidEventError,
+    unwrap_group,
+)
 from eventlog._exporter import AuthProbe, AuthProvider, Exporter, Killswitch, KillswitchProbe
 from eventlog._http import HttpClients
 from eventlog._pipeline import Pipeline
 from eventlog._remote_config import BATCH_FIELDS, RemoteConfig
-from eventlog._replay import replay_earlier_runs
 from eventlog._sampling import KEEP, Sampler
-from eventlog._spool import FileOps, Spool, check_storage_dir
+from eventlog._spool import (
+    DEFAULT_SEGMENT_BYTES,
+    FileOps,
+    InlineRunner,
+    Spool,
+    ThreadRunner,
+    check_storage_dir,
+    take_over,
+)
 from eventlog._stats import Counters, Stats
 from eventlog._threads import LoopWaker
 from eventlog._transform import (
@@ -84,7 +98,6 @@ class EventLogger:
 
     __slots__ = (
         "_accepting",
-        "_auth",
         "_batch_size",
         "_clients",
         "_clock",
@@ -93,6 +106,7 @@ class EventLogger:
         "_disabled",
         "_fast_below",
         "_killed",
+        "_make_exporter",
         "_max_queue",
         "_pipeline",
         "_queue",
@@ -105,7 +119,6 @@ class EventLogger:
     )
 
     _accepting: bool
-    _auth: AuthProbe
     _batch_size: int
     _clients: HttpClients
     _clock: Clock
@@ -114,6 +127,7 @@ class EventLogger:
     _disabled: bool
     _fast_below: int
     _killed: KillswitchProbe
+    _make_exporter: Callable[[Config], Exporter]
     _max_queue: int
     _pipeline: Pipeline
     _queue: deque[RawEvent]
@@ -149,7 +163,7 @@ class EventLogger:
         counters: Counters,
         clock: Clock,
         clients: HttpClients,
-        auth: AuthProbe,
+        make_exporter: Callable[[Config], Exporter],
         killed: KillswitchProbe,
         sampler: Sampler,
     ) -> EventLogger:
@@ -162,7 +176,7 @@ class EventLogger:
         self._counters = counters
         self._clock = clock
         self._clients = clients
-        self._auth = auth
+        self._make_exporter = make_exporter
         self._killed = killed
         self._sampler = sampler
         self._queue = pipeline.queue
@@ -205,7 +219,7 @@ class EventLogger:
             emitted=self._pipeline.taken + depth,
             queue_depth=depth,
             spool_bytes=spool.size,
-            spool_events=len(spool.records),
+            spool_events=spool.events,
             spool_disabled=spool.problem,
         )
 
@@ -226,7 +240,7 @@ class EventLogger:
         call: the mapping's items are copied (shallowly) here, so reusing or
         mutating it afterwards changes nothing that is sent.
 
-        Example:
+        Examples:
             >>> log.log_event("app_started", {"cold_start_ms": 41.5, "first_run": True})
             ... # doctest: +SKIP
         """
@@ -323,7 +337,7 @@ class EventLogger:
         show. Invalid input is counted in ``stats.dropped_invalid`` (raises
         :class:`InvalidEventError` in strict mode). Sampling does not apply.
 
-        Example:
+        Examples:
             >>> log.log_experiment("new-onboarding", 1, user_attributes={"plan": "pro"})
             ... # doctest: +SKIP
         """
@@ -390,18 +404,10 @@ class EventLogger:
             return False
         # Sampling and the emit-side limits apply at once, before the rebuild.
         self._use(new)
-        if any(getattr(new, f) != getattr(old, f) for f in BATCH_FIELDS):
-            exporter = Exporter(
-                new,
-                self._clients,
-                clock=self._clock,
-                counters=self._counters,
-                auth=self._auth,
-                killswitch=self._killed,
-            )
-            if not await self._pipeline.reconfigure(new, exporter):
-                self._use(old)  # closed meanwhile: nothing switched
-                return False
+        rebuild = any(getattr(new, f) != getattr(old, f) for f in BATCH_FIELDS)
+        if rebuild and not await self._pipeline.reconfigure(new, self._make_exporter(new)):
+            self._use(old)  # closed meanwhile: nothing switched
+            return False
         return True
 
     def _use(self, config: Config) -> None:
@@ -415,36 +421,55 @@ class EventLogger:
 
 
 def current_logger() -> EventLogger | None:
-    """The logger of the enclosing :func:`open_event_logger` block, or None.
+    """The application's logger: the enclosing block's, else the process's open one.
 
-    The logger travels in a :class:`contextvars.ContextVar`: tasks started
-    inside the block see it, and so do ``trio.to_thread`` and
-    ``anyio.to_thread`` workers started there (they copy the context); tasks
-    of nurseries opened outside the block and plain ``threading.Thread``\\ s do
-    not (pass them the logger itself).
-    """
-    return _CURRENT.get()
+    Inside an :func:`open_event_logger` block a :class:`contextvars.ContextVar`
+    decides: tasks started inside the block see that block's logger, and so do
+    ``trio.to_thread`` and ``anyio.to_thread`` workers started there (they
+    copy the context), even when it is a disabled logger. Where the context
+    variable is not set (an ASGI request handler whose task the server
+    started, a plain :class:`threading.Thread`, an executor's worker) it is
+    the process's open logger: the first one opened that is still open, or
+    None when no logger is open. A logger a :class:`SyncEventLogger` runs
+    counts like any other; this returns that underlying :class:`EventLogger`,
+    whose ``log_event`` is safe to call from any thread.
 
+    That fallback is the only process-wide state of the package (the same
+    trade as the standard library's root logger): it is set when a logger is
+    ready, cleared when it stops accepting events, and never consulted when
+    the context variable is set. A disabled logger (``Config(enabled=False)``,
+    ``DO_NOT_TRACK=1``) is registered too: while it is the first one open,
+    the fallback is a no-op.
 
-def log_event(name: str, metadata: Metadata | None = None) -> None:
-    """:meth:`EventLogger.log_event` on :func:`current_logger`; a no-op outside a block.
-
-    Example:
+    Examples:
         >>> import eventlog
-        >>> eventlog.log_event("clicked", {"x": 1})  # no logger open here: nothing happens
+        >>> eventlog.current_logger() is None  # no logger open in this process
+        True
     """
     current = _CURRENT.get()
     if current is not None:
-        current.log_event(name, metadata)
+        return current
+    return _registry.current()
 
 
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    # Our background tasks never raise (each catches failures at its unit of
-    # work), so a group here holds the block's own exception or a Cancelled.
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
+def log_event(name: str, metadata: Metadata | None = None) -> None:
+    """:meth:`EventLogger.log_event` on :func:`current_logger`; a no-op when none is open.
+
+    Never blocks, never raises (except :class:`InvalidEventError` in strict
+    mode), from any task or thread: see :func:`current_logger` for which
+    logger receives the event.
+
+    Examples:
+        >>> import eventlog
+        >>> eventlog.log_event("clicked", {"x": 1})  # no logger open here: nothing happens
+    """
+    current: EventLogger | _registry.StandIn | None = _CURRENT.get()
+    if current is None:
+        # One module global, read without a lock.
+        current = _registry.fallback
+        if current is None:
+            return
+    current.log_event(name, metadata)
 
 
 @asynccontextmanager
@@ -457,7 +482,6 @@ async def open_event_logger(
     context: ContextSource | None = None,
     clock: Clock | None = None,
     random: _random.Random | None = None,
-    _file_ops: FileOps | None = None,
 ) -> AsyncIterator[EventLogger]:
     """Open an event logger for the duration of the block.
 
@@ -490,7 +514,6 @@ async def open_event_logger(
             Default: :class:`~eventlog.SystemClock`, which follows the event
             loop, so trio's ``MockClock`` drives it.
         random: the source of sampling decisions and backoff jitter.
-        _file_ops: private; the spool's file operations (fault-injection tests).
 
     An unusable or unsafe ``config.storage_dir`` (below a regular file, a
     symlink, not a directory, another user's, writable by group or others)
@@ -501,7 +524,7 @@ async def open_event_logger(
     Raises:
         ConfigError: only in strict mode, for such a ``config.storage_dir``.
 
-    Example:
+    Examples:
         >>> import trio, eventlog
         >>> from eventlog.testing import CapturingTransport
         >>> async def main(tmp):
@@ -519,18 +542,32 @@ async def open_event_logger(
     if not config.enabled:
         disabled = EventLogger._create_disabled(config)
         token = _CURRENT.set(disabled)
+        # A no-op logger, registered like any other (docs/apps.md).
+        _registry.register(disabled)
         try:
             yield disabled
         finally:
+            _registry.unregister(disabled)
             _CURRENT.reset(token)
         return
     clock = SystemClock() if clock is None else clock
     rng = _random.Random() if random is None else random
     counters = Counters()
     run_id = uuid.uuid4().hex
+    seams = _seams.current()
+    file_ops = seams.file_ops if seams.file_ops is not None else FileOps()
+    runner = seams.runner if seams.runner is not None else ThreadRunner()
+    # Reads get a thread of their own: a long read never holds up a commit.
+    reader = (
+        seams.reader
+        if seams.reader is not None
+        else (runner if isinstance(runner, InlineRunner) else ThreadRunner())
+    )
+    # And journal lines theirs: an acknowledgement never waits behind a commit.
+    journal = reader if isinstance(reader, InlineRunner) else ThreadRunner()
     spool_disabled: str | None = None
     try:
-        check_storage_dir(config.storage_dir)
+        await runner(partial(check_storage_dir, config.storage_dir))
     except ConfigError as exc:
         if config.strict:
             raise
@@ -543,20 +580,35 @@ async def open_event_logger(
         config.session_id,
         run_id,
         counters,
+        clock=clock,
+        ops=file_ops,
+        runner=runner,
+        reader=reader,
+        journal=journal,
         max_bytes=config.max_spool_bytes,
         max_age=config.max_spool_age,
-        wall_time=clock.wall_time,
-        ops=_file_ops,
+        # What only memory can hold while the disk refuses it: a queue's worth,
+        # plus the chunks that were being posted.
+        memory_limit=config.max_queue_size
+        + config.max_concurrent_exports * config.max_export_batch_size,
+        segment_bytes=seams.segment_bytes or DEFAULT_SEGMENT_BYTES,
+        keep_active=config.write_ahead,
         disabled=spool_disabled,
     )
-    # verify stays at its default (True): design §4, TLS verification is always on.
-    # Built in a worker thread when a POST first needs it (docs/configuration.md).
+    # TLS verification is always on (docs/configuration.md); the client is
+    # built in a worker thread when a POST first needs it.
     clients = HttpClients(transport, config.export_timeout)
     killed = KillswitchProbe(killswitch)
-    auth_probe = AuthProbe(auth)
-    exporter = Exporter(
-        config, clients, clock=clock, counters=counters, auth=auth_probe, killswitch=killed
+    # The one place exporters are made: this one, and each remote configuration's.
+    make_exporter = partial(
+        Exporter,
+        clients=clients,
+        clock=clock,
+        counters=counters,
+        auth=AuthProbe(auth),
+        killswitch=killed,
     )
+    exporter = make_exporter(config)
     transformer = Transformer(
         config,
         id_prefix=secrets.token_hex(10),
@@ -581,22 +633,28 @@ async def open_event_logger(
         counters=counters,
         clock=clock,
         clients=clients,
-        auth=auth_probe,
+        make_exporter=make_exporter,
         killed=killed,
         sampler=Sampler(config.sampling, rng),
     )
     try:
         async with anyio.create_task_group() as tg:
+            await tg.start(spool.run)
             await tg.start(pipeline.run)
             tg.start_soon(clients.warm, config.endpoint)
             if config.write_ahead:
                 tg.start_soon(pipeline.run_committer)
             if spool_disabled is None:
-                tg.start_soon(replay_earlier_runs, spool, counters, pipeline.wake)
+                tg.start_soon(
+                    partial(take_over, spool, counters, pipeline.wake, ops=file_ops, runner=reader)
+                )
             token = _CURRENT.set(event_logger)
+            _registry.register(event_logger)
             try:
                 yield event_logger
             finally:
+                # No longer the fallback once it stops accepting events.
+                _registry.unregister(event_logger)
                 _CURRENT.reset(token)
                 event_logger._stop_accepting()
                 pipeline.begin_close()
@@ -617,9 +675,9 @@ async def open_event_logger(
                     pipeline.cancel()
                     tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise _unwrap(group) from None
+        raise unwrap_group(group) from None
     finally:
         with anyio.CancelScope(shield=True):
             await pipeline.spool_leftovers()
-        spool.close()
+            await spool.close()
         await clients.aclose()

@@ -16,8 +16,10 @@ of ``max_export_batch_size`` events of CPU work:
    per backoff period.
 2. **Spool drain.** When the spool holds records to retry and no backoff is
    pending, one drain chunk at a time is posted, ``batch_delay`` after the
-   previous drain chunk settled: a backlog is paced, and it takes a slot
-   before further live chunks do, so neither lane starves the other.
+   previous drain chunk settled: a backlog is paced. With ``batch_delay=0``
+   the drain is not paced and may hold every slot but one. A drain chunk
+   takes a slot before a live chunk does, except right after it took one a
+   due live chunk wanted: the lanes alternate, neither starves the other.
 3. **Live export.** When ``max_export_batch_size`` events wait, or
    ``scheduled_delay`` has passed, or ``flush()`` or shutdown asked: take one
    chunk off the queue, encode it and post it as soon as a slot is free. Live
@@ -36,7 +38,8 @@ their attempt count raised (dropped once it reaches ``max_attempts``), the
 rest is spooled. A failure schedules the single backoff timer
 (``min(base * failures**2, max)``, jittered, ``Retry-After`` as a floor); the
 first failure thereby short-circuits every chunk not yet posted (chunks
-already in flight settle normally). A server answer to a chunk posted since
+already in flight settle normally; their failures are the same outage and
+do not count again). A server answer to a chunk posted since
 the last failure resets it, which makes the spool drain at once.
 
 Shutdown sets ``closing``: the processor hands over what is queued (live
@@ -59,7 +62,7 @@ from eventlog._backoff import backoff_delay
 from eventlog._clock import Clock, sleep, wait_event_until
 from eventlog._exceptions import InvalidEventError
 from eventlog._exporter import Exporter, ExportReport
-from eventlog._spool import Record, RecordState, Spool
+from eventlog._records import Record, RecordState
 
 if TYPE_CHECKING:
     import random
@@ -67,6 +70,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
 
     from eventlog._config import Config
+    from eventlog._spool import Spool
     from eventlog._stats import Counters
     from eventlog._transform import RawEvent, Transformer
 
@@ -157,8 +161,11 @@ class Pipeline:
         # first event's position (flush() waits for those below its target).
         self._in_flight = 0
         self._unsettled: dict[int, int] = {}
-        self._drain_in_flight = False
+        self._drains_in_flight = 0
         self._next_drain = 0.0
+        # Set when a drain chunk took a slot that a due live chunk wanted: the
+        # next slot is the live lane's, so an unpaced drain cannot starve it.
+        self._live_turn = False
         self._probing = False
         self._failures = 0
         # Bumped by every failure, so that a chunk posted before it cannot
@@ -206,12 +213,14 @@ class Pipeline:
                 self._wake.set()
 
     async def flush(self, target: int) -> None:
-        """Return once the first ``target`` queued events are exported or spooled."""
+        """Return once the first ``target`` queued events are exported or on disk."""
         while self._settled_below() < target and not self._stopped.is_set():
             self._flush_requested = True
             progress = self._progress
             self._wake.set()
             await progress.wait()
+        # Spooled means written: the spool writes off the loop, after the hand-over.
+        await self._spool.written()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The batch processor task; returns after the final export on shutdown."""
@@ -269,7 +278,7 @@ class Pipeline:
             payloads = await self._take_chunk()
             if payloads:
                 self._counters.spooled += len(payloads)
-                self._spool.append([Record(p, sequence=first) for p in payloads])
+                self._spool.add([Record(p, sequence=first) for p in payloads])
                 logger.debug("shutdown: %d queued events spooled for the next run", len(payloads))
             await anyio.lowlevel.checkpoint()
 
@@ -292,7 +301,7 @@ class Pipeline:
                     # The backoff timer's retry is the one probe of a failing
                     # server: the oldest spooled chunk, else the next live one.
                     if not self._closing and self._retries_waiting():
-                        self._post(self._drain_chunk(), probe=True)
+                        await self._post_drain(probe=True)
                         continue
                     if self._live_waiting():
                         await self._post_live(probe=True)
@@ -304,7 +313,7 @@ class Pipeline:
             elif posting:
                 if not self._closing and self._drain_due(now):
                     # Before further live chunks, so a backlog is never starved.
-                    self._post(self._drain_chunk())
+                    await self._post_drain()
                     continue
                 if self._live_due(now):
                     await self._post_live()
@@ -348,12 +357,29 @@ class Pipeline:
     def _can_post(self) -> bool:
         return not self._probing and self._in_flight < self.config.max_concurrent_exports
 
+    def _drain_slots(self) -> int:
+        """Drain chunks allowed in flight at once.
+
+        A paced drain (``batch_delay > 0``) posts one chunk at a time, the
+        original's pacing. An unpaced one may hold every slot but one, which
+        stays the live lane's: a backlog is replayed at line rate.
+        """
+        if self.config.batch_delay > 0:
+            return 1
+        return max(1, self.config.max_concurrent_exports - 1)
+
     def _drain_waiting(self) -> bool:
         """True if a drain chunk would be posted once its pacing allows."""
-        return self._retry_at is None and not self._drain_in_flight and self._retries_waiting()
+        return (
+            self._retry_at is None
+            and self._drains_in_flight < self._drain_slots()
+            and self._retries_waiting()
+        )
 
     def _drain_due(self, now: float) -> bool:
         """True if a drain chunk may be posted at ``now``."""
+        if self._live_turn and self._live_due(now):
+            return False
         return now >= self._next_drain and self._drain_waiting()
 
     def _live_waiting(self) -> int:
@@ -375,6 +401,7 @@ class Pipeline:
         return self._spool.has_retries()
 
     async def _post_live(self, *, probe: bool = False) -> None:
+        self._live_turn = False
         chunk = await self._take_live()
         if chunk is None:
             self._notify_progress()  # every event was invalid: settled already
@@ -394,12 +421,9 @@ class Pipeline:
             self._counters.spooled += len(chunk.payloads)
             if chunk.records is not None:
                 # Write-ahead: already on disk; now they wait there for the retry.
-                for record in chunk.records:
-                    record.fresh = False
-                    record.state = RecordState.PENDING
-                self._spool.rewind()
+                self._spool.settle(released=chunk.records)
             else:
-                self._spool.append([Record(p, sequence=chunk.first) for p in chunk.payloads])
+                self._spool.add([Record(p, sequence=chunk.first) for p in chunk.payloads])
         self._next_export = self._clock.monotonic() + self.config.scheduled_delay
         self._notify_progress()
         await anyio.lowlevel.checkpoint()
@@ -469,7 +493,7 @@ class Pipeline:
         self.taken -= len(rest)
         if payloads:
             self._counters.spooled += len(payloads)
-            self._spool.append([Record(p, sequence=first) for p in payloads])
+            self._spool.add([Record(p, sequence=first) for p in payloads])
 
     def _count_invalid(self, raw: RawEvent, exc: Exception) -> None:
         self._counters.count_invalid()
@@ -481,12 +505,24 @@ class Pipeline:
                 "event %s dropped: %s while encoding it", _shown_name(raw[0]), type(exc).__name__
             )
 
-    def _drain_chunk(self) -> _Chunk:
-        # Only called when the spool has retries, so never empty.
-        records = self._spool.take_retries(self.config.max_export_batch_size)
+    async def _post_drain(self, *, probe: bool = False) -> None:
+        """Post the oldest spooled records waiting for a retry (read off the loop if needed)."""
+        self._drains_in_flight += 1
+        try:
+            records = await self._spool.take_retries(self.config.max_export_batch_size)
+        except BaseException:
+            self._drains_in_flight -= 1
+            raise
+        if not records:
+            self._drains_in_flight -= 1
+            return
+        # Contended: a due live chunk gets the next slot.
+        self._live_turn = self._live_due(self._clock.monotonic())
         logger.debug("draining %d spooled events", len(records))
-        self._drain_in_flight = True
-        return _Chunk.of_records(_DRAIN, records, -1, self._exporter, self._failure_epoch)
+        self._post(
+            _Chunk.of_records(_DRAIN, records, -1, self._exporter, self._failure_epoch),
+            probe=probe,
+        )
 
     def _post(self, chunk: _Chunk, *, probe: bool = False) -> None:
         assert self._posts is not None
@@ -506,7 +542,7 @@ class Pipeline:
             if chunk.probe:
                 self._probing = False
             if chunk.kind == _DRAIN:
-                self._drain_in_flight = False
+                self._drains_in_flight -= 1
                 self._next_drain = self._clock.monotonic() + self.config.batch_delay
             self._settle(chunk, report)
             self._wake.set()
@@ -534,9 +570,9 @@ class Pipeline:
                 await anyio.lowlevel.checkpoint()  # a long queue: a chunk of CPU at a time
         if not records:
             return
-        for record in records:
-            record.fresh = True
-        self._spool.append(records)
+        # On disk (fsync'd) before any of them is posted; should the disk
+        # refuse them, they are posted all the same, from memory.
+        await self._spool.commit(records)
         self._fresh.extend(records)
         logger.debug("committed %d events to the spool", len(records))
 
@@ -572,25 +608,30 @@ class Pipeline:
                     elif state is RecordState.PENDING:
                         keep.append(Record(payload, sequence=chunk.first))
         else:
+            done: list[Record] = []
+            failed: list[Record] = []
             for record, state in zip(records, chunk.states, strict=True):
                 if state is RecordState.ACKED:
                     acked += 1
                     inherited += record.inherited
                     record.state = state
-                    continue
-                if state is RecordState.DROPPED:
+                    done.append(record)
+                elif state is RecordState.DROPPED:
                     dropped += 1
                     record.state = state
-                    continue
-                if state is RecordState.FAILED:
+                    done.append(record)
+                elif state is RecordState.FAILED:
                     record.attempts += 1
                     if max_attempts is not None and record.attempts >= max_attempts:
                         record.state = RecordState.DROPPED
                         gave_up += 1
-                        continue
-                record.state = RecordState.PENDING
-                record.fresh = False
-                keep.append(record)
+                        done.append(record)
+                    else:
+                        failed.append(record)
+                else:
+                    keep.append(record)
+            self._spool.settle(done=done, failed=failed, released=keep)
+            keep += failed
         # OTLP partial success: acknowledged, yet refused (counted as dropped),
         # taken from this run's events first: the split is only known in total.
         own = acked - inherited
@@ -603,21 +644,24 @@ class Pipeline:
         if chunk.kind == _LIVE:
             if keep:
                 counters.spooled += len(keep)
-                self._spool.append(keep)
-        else:
-            if chunk.kind == _FRESH:
-                # Write-ahead records on their first try: acknowledged ones are
-                # checkpointed away; the rest now wait on disk for a retry.
-                counters.spooled += len(keep)
-            if acked or dropped or gave_up or report.failed_posts:
-                self._spool.settle()
-            elif keep:
-                self._spool.rewind()
+                self._spool.add(keep)
+        elif chunk.kind == _FRESH:
+            # Write-ahead records on their first try: acknowledged ones are
+            # journalled away; the rest now wait on disk for a retry.
+            counters.spooled += len(keep)
         if chunk.first >= 0:
             self._unsettled.pop(chunk.first, None)
             self._notify_progress()
 
-        if report.failed_posts or report.killed:
+        if (report.failed_posts or report.killed) and chunk.epoch != self._failure_epoch:
+            # Posted before the last failure: the same outage, seen by a POST
+            # that was already in flight (or older news than a later answer).
+            # It neither counts as one more failure nor brings the retry
+            # forward; a longer Retry-After still pushes a pending one back.
+            if self._retry_at is not None and report.retry_after is not None:
+                wait = min(report.retry_after, self.config.max_retry_after)
+                self._retry_at = max(self._retry_at, self._clock.monotonic() + wait)
+        elif report.failed_posts or report.killed:
             self._failures += 1
             self._failure_epoch += 1
             delay = backoff_delay(

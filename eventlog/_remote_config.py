@@ -42,7 +42,7 @@ class RemoteConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     Build one from JSON with ``msgspec.json.decode(data, type=RemoteConfig)``.
 
-    Example:
+    Examples:
         >>> import eventlog
         >>> change = eventlog.RemoteConfig(sampling={"page_view": 0.1}, max_export_batch_size=500)
         >>> change.max_queue_size

@@ -1,4 +1,4 @@
-"""Per-event-name sampling (design §9 item 13)."""
+"""Per-event-name sampling (docs/events.md)."""
 
 from __future__ import annotations
 

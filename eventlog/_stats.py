@@ -17,31 +17,13 @@ Refusal = Literal["sampled_out", "dropped_queue_full", "dropped_killed", "droppe
 """The tallies of events refused at the door, before queueing."""
 
 
-class Stats(msgspec.Struct, frozen=True, kw_only=True):
-    """A snapshot of one logger's counters, taken by :attr:`EventLogger.stats`.
+class _Tallies(msgspec.Struct, kw_only=True):
+    """The counts a logger keeps as it goes: declared once, here.
 
-    Every count is in events. An event is either this run's (``emitted``) or
-    an earlier run's, found in its spool (``taken_over``). Once the logger is
-    idle (its block exited, say), every one is accounted for exactly once::
-
-        emitted + taken_over == exported + replayed
-                                + dropped_invalid + dropped_max_attempts + dropped_permanent
-                                + dropped_spool_limit + dropped_disk_error + spool_events
-
-    ``exported`` counts this run's events the server acknowledged (sent at
-    once or after a stay in the spool), ``replayed`` earlier runs' events.
-    ``sampled_out``, ``dropped_queue_full``, ``dropped_killed`` and
-    ``dropped_after_shutdown`` count calls refused before queueing: they are
-    not part of ``emitted``.
-
-    Example:
-        >>> import eventlog
-        >>> eventlog.Stats().exported
-        0
+    :class:`Counters` (mutable, private to a logger) and :class:`Stats` (its
+    frozen snapshot) both derive from it, so a new count is one field.
     """
 
-    emitted: int = 0
-    """Events accepted by ``log_event`` and queued for delivery."""
     sampled_out: int = 0
     """Events not kept by sampling."""
     dropped_invalid: int = 0
@@ -72,13 +54,44 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
     """Events lost because the disk refused them and the logger then stopped."""
     spool_corrupt_lines: int = 0
     """Spool lines skipped because they were torn, corrupt or failed their checksum."""
+
+
+# msgspec freezes every field of a frozen subclass, inherited ones included
+# (tests/test_exports.py checks it); mypy's dataclass rule is stricter than msgspec's.
+class Stats(_Tallies, frozen=True, kw_only=True):  # type: ignore[misc]
+    """A snapshot of one logger's counters, taken by :attr:`EventLogger.stats`.
+
+    Every count is in events. An event is either this run's (``emitted``) or
+    an earlier run's, found in its spool (``taken_over``). Once the logger is
+    idle (its block exited, say), every one is accounted for exactly once::
+
+        emitted + taken_over == exported + replayed
+                                + dropped_invalid + dropped_max_attempts + dropped_permanent
+                                + dropped_spool_limit + dropped_disk_error + spool_events
+
+    ``exported`` counts this run's events the server acknowledged (sent at
+    once or after a stay in the spool), ``replayed`` earlier runs' events.
+    ``sampled_out``, ``dropped_queue_full``, ``dropped_killed`` and
+    ``dropped_after_shutdown`` count calls refused before queueing: they are
+    not part of ``emitted``.
+
+    Examples:
+        >>> import eventlog
+        >>> eventlog.Stats().exported
+        0
+    """
+
+    emitted: int = 0
+    """Events accepted by ``log_event`` and queued for delivery."""
     queue_depth: int = 0
     """Events in memory waiting for the next export, at the time of the snapshot."""
     spool_bytes: int = 0
-    """Bytes of this run's spool file, at the time of the snapshot."""
+    """Bytes of the spool's segment files (this run's, and earlier runs' taken
+    over), at the time of the snapshot."""
     spool_events: int = 0
-    """Events held by this run's spool (on disk, or in memory while the disk
-    refuses them), at the time of the snapshot."""
+    """Events the spool holds, not settled yet (this run's and earlier runs'
+    taken over; on disk, or in memory while the disk refuses them), at the
+    time of the snapshot."""
     spool_disabled: str | None = None
     """Why the spool keeps events in memory instead of on disk, or None while
     it works: the storage directory is unusable or unsafe (for the whole run,
@@ -86,57 +99,23 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
     succeeds again)."""
 
 
+# Only for the tallies that worker threads' log_event calls can touch (one
+# per process: refusals are rare); the common path of log_event counts nothing.
+_REFUSALS_LOCK = threading.Lock()
+
+
 @final
-class Counters:
+class Counters(_Tallies, kw_only=True):
     """The mutable tallies behind :class:`Stats`; private to one logger."""
-
-    __slots__ = (
-        "_lock",
-        "dropped_after_shutdown",
-        "dropped_disk_error",
-        "dropped_invalid",
-        "dropped_killed",
-        "dropped_max_attempts",
-        "dropped_permanent",
-        "dropped_queue_full",
-        "dropped_spool_limit",
-        "export_failures",
-        "exported",
-        "replayed",
-        "sampled_out",
-        "spool_corrupt_lines",
-        "spooled",
-        "taken_over",
-    )
-
-    def __init__(self) -> None:
-        # Only for the tallies that worker threads' log_event calls can touch;
-        # the common path of log_event counts nothing.
-        self._lock = threading.Lock()
-        self.sampled_out = 0
-        self.dropped_invalid = 0
-        self.dropped_queue_full = 0
-        self.dropped_killed = 0
-        self.dropped_after_shutdown = 0
-        self.exported = 0
-        self.export_failures = 0
-        self.spooled = 0
-        self.replayed = 0
-        self.taken_over = 0
-        self.dropped_max_attempts = 0
-        self.dropped_permanent = 0
-        self.dropped_spool_limit = 0
-        self.dropped_disk_error = 0
-        self.spool_corrupt_lines = 0
 
     def count_refused(self, name: Refusal) -> None:
         """Add one to the tally ``name``, safely from any thread."""
-        with self._lock:
+        with _REFUSALS_LOCK:
             setattr(self, name, getattr(self, name) + 1)
 
     def count_invalid(self) -> None:
         """Add one to ``dropped_invalid``, safely from any thread."""
-        with self._lock:
+        with _REFUSALS_LOCK:
             self.dropped_invalid += 1
 
     def snapshot(
@@ -154,22 +133,8 @@ class Counters:
         so the logger derives it (events taken off the queue plus those in it).
         """
         return Stats(
+            **msgspec.structs.asdict(self),
             emitted=emitted,
-            sampled_out=self.sampled_out,
-            dropped_invalid=self.dropped_invalid,
-            dropped_queue_full=self.dropped_queue_full,
-            dropped_killed=self.dropped_killed,
-            dropped_after_shutdown=self.dropped_after_shutdown,
-            exported=self.exported,
-            export_failures=self.export_failures,
-            spooled=self.spooled,
-            replayed=self.replayed,
-            taken_over=self.taken_over,
-            dropped_max_attempts=self.dropped_max_attempts,
-            dropped_permanent=self.dropped_permanent,
-            dropped_spool_limit=self.dropped_spool_limit,
-            dropped_disk_error=self.dropped_disk_error,
-            spool_corrupt_lines=self.spool_corrupt_lines,
             queue_depth=queue_depth,
             spool_bytes=spool_bytes,
             spool_events=spool_events,

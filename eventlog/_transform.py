@@ -1,4 +1,4 @@
-"""From what the application logged to the bytes of a wire envelope (design §3).
+"""From what the application logged to the bytes of a wire envelope (docs/events.md).
 
 ``log_event`` only records ``(name, metadata, wall_time, extra)``: validating,
 enriching and encoding happen here, off the caller's path, when the batch is

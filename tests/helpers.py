@@ -5,16 +5,35 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
+import zlib
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+import eventlog
+from eventlog import _seams
+from eventlog._spool._admin import SpooledEvent, read_events
 from eventlog.testing import InternalEvent, InternalEventData
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
+    from pathlib import Path
 
-    import eventlog
+    from eventlog._spool import FileOps
+
+
+EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+EVENT_ID_RE = re.compile(r"[0-9a-f]{32}")
+# Every field of an EventContext set: identity, auth and app values of each type.
+FULL_CONTEXT = eventlog.EventContext(
+    device_id="dev-1",
+    account_uuid="acc-1",
+    organization_uuid="org-1",
+    email="user@example.com",
+    app={"channel": "beta", "build": 42, "ratio": 0.5, "trial": True},
+)
 
 
 class RawServer:
@@ -77,3 +96,57 @@ def unaccounted(stats: eventlog.Stats) -> int:
         - stats.spool_events
         - stats.queue_depth
     )
+
+
+# -- the spool on disk, read the way `eventlog spool` reads it ----------------------------
+
+
+def spool_logs(directory: Path) -> list[Path]:
+    """Every run's spool in ``directory`` (version 2 directories and version 1 files), by name."""
+    if not directory.exists():
+        return []
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.name.startswith("spool-v2.")
+        or (p.name.startswith("failed_events.") and p.name.endswith(".jsonl"))
+    )
+
+
+def spooled_events(directory: Path) -> list[SpooledEvent]:
+    """The events waiting in every spool of ``directory``, oldest log first."""
+    events: list[SpooledEvent] = []
+    for path in spool_logs(directory):
+        found, _ = read_events(str(path))
+        events += found
+    return events
+
+
+def v1_line(payload: bytes, attempts: int = 0, spooled_at: int = 0) -> bytes:
+    """A version 1 spool line, as SDK versions before the segmented log wrote them."""
+    return b'{"v":1,"attempts":%d,"t":%d,"crc32":"%08x","event":%b}\n' % (
+        attempts,
+        spooled_at,
+        zlib.crc32(payload),
+        payload,
+    )
+
+
+def v1_file(directory: Path, session: str, run: str) -> Path:
+    """The path of a version 1 spool file of ``session`` and ``run`` in ``directory``."""
+    return directory / f"failed_events.{session}.{run}.jsonl"
+
+
+@asynccontextmanager
+async def open_logger_with(
+    ops: FileOps, config: eventlog.Config, **kwargs: Any
+) -> AsyncIterator[eventlog.EventLogger]:
+    """``open_event_logger`` whose spool uses the file operations ``ops`` (fault injection)."""
+    with _seams.use(file_ops=ops):
+        async with eventlog.open_event_logger(config, **kwargs) as log:
+            yield log
+
+
+def segment_files(directory: Path) -> list[Path]:
+    """Every segment file of every version 2 spool in ``directory``."""
+    return sorted(directory.glob("spool-v2.*/*.seg"))

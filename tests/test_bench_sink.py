@@ -12,12 +12,14 @@ import asyncio
 import gzip
 import subprocess
 import sys
+import tempfile
 
 import msgspec
 import pytest
 
-from benchmarks.e2e import Result, Sink
+from benchmarks.e2e import Result, Sink, _earlier_payloads
 from benchmarks.sink import Counts, _Connection, _State
+from benchmarks.spool import write_earlier_log
 
 
 class _FakeTransport(asyncio.Transport):
@@ -36,9 +38,9 @@ class _FakeTransport(asyncio.Transport):
         return self.closed
 
 
-def _connect() -> tuple[_State, _Connection, _FakeTransport]:
+def _connect(status: int = 200) -> tuple[_State, _Connection, _FakeTransport]:
     state = _State()
-    connection = _Connection(state, 0.0)
+    connection = _Connection(state, 0.0, status)
     transport = _FakeTransport()
     connection.connection_made(transport)
     return state, connection, transport
@@ -116,6 +118,17 @@ def test_sink_refuses_undecodable_bodies_and_unknown_paths() -> None:
     assert (state.bad, len(state.ids)) == (1, 0)
 
 
+def test_sink_in_an_outage_refuses_batches_without_counting_their_events() -> None:
+    """With a status other than 200, every batch gets it, counted in ``refused``, ids unread."""
+    _, connection, transport = _connect(503)
+    connection.data_received(_request("POST", "/api/event_logging/batch", _batch("a", "b")))
+    connection.data_received(_request("GET", "/count"))
+    written = bytes(transport.written)
+    assert written.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    counts = msgspec.json.decode(written.rsplit(b"\r\n\r\n", 1)[1], type=Counts)
+    assert (counts.distinct, counts.received, counts.requests, counts.refused) == (0, 0, 0, 1)
+
+
 def test_sink_closes_the_connection_when_asked() -> None:
     """``Connection: close`` closes the connection after the answer."""
     _, connection, transport = _connect()
@@ -153,3 +166,35 @@ def test_bench_scenarios_deliver_through_the_real_sink() -> None:
         assert stages.stages.transform is not None
     finally:
         sink.close()
+
+
+@pytest.mark.integration
+def test_bench_spool_scenarios_run_through_the_real_sink() -> None:
+    """An outage, a replay of an earlier log and a cheap start run as the benchmark runs them."""
+    sink, down = Sink(0.0), Sink(0.0, 503)
+    try:
+        outage = _scenario(down, "spool-outage", "--rate", "2000", "--seconds", "1", "--no-ticker")
+        assert outage.error is None, outage.error
+        assert outage.stats["spooled"] > 0
+        assert outage.refused >= 1
+        assert outage.file_ops["segment_writes"] > 0
+        with tempfile.TemporaryDirectory() as storage_dir:
+            write_earlier_log(storage_dir, _earlier_payloads("earlier-", 600))
+            replay = _scenario(
+                sink,
+                "spool-replay",
+                *("--storage-dir", storage_dir, "--earlier", "600"),
+                *("--rate", "1000", "--seconds", "20", "--no-ticker"),
+            )
+        assert replay.error is None, replay.error
+        assert (replay.stats["taken_over"], replay.stats["replayed"]) == (600, 600)
+        assert replay.replay_seconds is not None
+        assert replay.delivered == 600 + replay.events
+        start = _scenario(sink, "cheap-start", "--seconds", "0.2")
+        assert start.error is None, start.error
+        assert start.open_seconds is not None
+        assert start.ticker is not None
+        assert start.delivered == 1
+    finally:
+        sink.close()
+        down.close()

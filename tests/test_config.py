@@ -14,7 +14,7 @@ BASE = "http://127.0.0.1:8787"
 
 
 def test_defaults_match_the_design(tmp_path: Path) -> None:
-    """Every default is the one of design section 2."""
+    """Every default is the one docs/configuration.md gives."""
     config = eventlog.Config(base_url=BASE, storage_dir=str(tmp_path))
     assert config.path == "/api/event_logging/batch"
     assert config.scheduled_delay == 10.0

@@ -151,6 +151,8 @@ def test_the_quickstart_has_checked_examples(blocks: list[PythonBlock]) -> None:
     assert any("open_collector" in block.code for block in blocks)
 
 
+# A Python process (and a pytest run) of its own: seconds, under coverage.
+@pytest.mark.integration
 def test_every_python_block_runs_and_prints_what_the_page_shows(
     blocks: list[PythonBlock], tmp_path: Path
 ) -> None:
@@ -183,6 +185,8 @@ def test_every_python_block_runs_and_prints_what_the_page_shows(
             )
 
 
+# A Python process (and a pytest run) of its own: seconds, under coverage.
+@pytest.mark.integration
 def test_the_test_blocks_pass_under_pytest(blocks: list[PythonBlock], tmp_path: Path) -> None:
     """The quickstart's tests pass in a suite of their own, with only the plugin's fixtures."""
     test_blocks = [block for block in blocks if _TEST_FUNCTION.search(block.code)]

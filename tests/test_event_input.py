@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 import trio.testing
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import eventlog
@@ -229,7 +229,6 @@ KEY_OR_WORSE = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
 @given(st.dictionaries(KEY_OR_WORSE, SCALAR_OR_WORSE, max_size=4))
 def test_strict_mode_accepts_exactly_what_the_batch_builder_delivers(
     metadata: dict[str, Any],

@@ -43,7 +43,7 @@ from eventlog._exporter import (
     ],
 )
 def test_classify(status: int, outcome: Outcome) -> None:
-    """Each status maps to the outcome of design section 4."""
+    """Each status maps to the outcome docs/delivery.md gives it."""
     assert classify(status) is outcome
 
 

@@ -254,6 +254,12 @@ def test_event_logger_cannot_be_constructed_directly() -> None:
         eventlog.EventLogger()
 
 
+def test_sync_event_logger_cannot_be_constructed_directly() -> None:
+    """SyncEventLogger() raises TypeError pointing at start_event_logger()."""
+    with pytest.raises(TypeError, match=r"use eventlog\.start_event_logger\(\)"):
+        eventlog.SyncEventLogger()
+
+
 def test_event_logger_is_final() -> None:
     """EventLogger is decorated with typing.final."""
     assert getattr(eventlog.EventLogger, "__final__", False) is True
@@ -279,7 +285,13 @@ def test_concrete_final_classes_are_the_expected_ones() -> None:
     finals = sorted(
         cls.__qualname__ for cls in all_public_classes() if getattr(cls, "__final__", False)
     )
-    assert finals == ["CapturingTransport", "EventLogger", "FrozenWallClock", "SystemClock"]
+    assert finals == [
+        "CapturingTransport",
+        "EventLogger",
+        "FrozenWallClock",
+        "SyncEventLogger",
+        "SystemClock",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -304,6 +316,21 @@ def test_config_and_stats_are_frozen_structs() -> None:
                 setattr(instance, field, getattr(instance, field))
 
 
+def test_a_snapshot_copies_every_tally() -> None:
+    """Stats carries each of the logger's tallies, declared once, with its own value."""
+    from eventlog._stats import Counters
+
+    counters = Counters()
+    tallies = counters.__struct_fields__
+    assert set(tallies) < set(eventlog.Stats.__struct_fields__)
+    for value, name in enumerate(tallies, start=1):
+        setattr(counters, name, value)
+    stats = counters.snapshot(
+        emitted=0, queue_depth=0, spool_bytes=0, spool_events=0, spool_disabled=None
+    )
+    assert [getattr(stats, name) for name in tallies] == list(range(1, len(tallies) + 1))
+
+
 # -- import hygiene and version -----------------------------------------------------------
 
 
@@ -323,6 +350,54 @@ def test_import_eventlog_does_not_import_testing_or_pytest() -> None:
         check=False,
     )
     assert (result.returncode, result.stderr, result.stdout) == (0, "", "[]\n")
+
+
+# Everything but the command line, the demo and the collector, which run on trio.
+_SDK_SCRIPT = """
+import pkgutil, sys
+
+# As if neither were installed: importing either raises ImportError.
+sys.modules["trio"] = sys.modules["rich"] = None
+
+import anyio, httpx
+import eventlog
+
+SKIP = ("eventlog._cli", "eventlog._demo", "eventlog.collector", "eventlog.__main__")
+names = []
+packages = [eventlog]
+while packages:  # walk_packages would import the skipped packages to walk them
+    package = packages.pop()
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        if not info.name.startswith(SKIP):
+            names.append(info.name)
+            module = __import__(info.name, fromlist=["_"])
+            if info.ispkg:
+                packages.append(module)
+
+async def main() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    config = eventlog.Config(base_url="http://127.0.0.1:8787", storage_dir=sys.argv[1])
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        log.log_event("e")
+    assert log.stats.exported == 1, log.stats
+
+anyio.run(main, backend="asyncio")
+print(len(names))
+"""
+
+
+def test_the_sdk_on_asyncio_imports_neither_trio_nor_rich(tmp_path: Path) -> None:
+    """Without trio and rich, every SDK module imports and a logger runs on asyncio."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SDK_SCRIPT, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert int(result.stdout) > 20  # the walk found the SDK's modules
 
 
 def test_version_is_a_pep440_string() -> None:

@@ -120,6 +120,27 @@ async def test_a_failure_among_posts_in_flight_settles_every_event_exactly_once(
     assert unaccounted(stats) == 0
 
 
+async def test_posts_in_flight_that_fail_together_are_one_failure_for_the_backoff(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Four POSTs of one outage, already in flight, back off once (base), not four times."""
+    transport = CapturingTransport(latency=0.1)
+    transport.fail_next(4, status=503)
+    config = make_config(
+        max_export_batch_size=10, base_backoff=1.0, max_backoff=60.0, max_concurrent_exports=4
+    )
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(40):
+            log.log_event("e", {"i": i})
+        await trio.sleep(5)
+    times = [round(t, 6) for t in transport.attempt_times]
+    # The probe comes one base backoff after the first failure (0.1 + 1.0), not 16 s later.
+    assert times[:4] == [0.0] * 4
+    assert times[4] == 1.1
+    assert log.stats.exported == 40
+    assert log.stats.export_failures == 4
+
+
 async def test_a_success_posted_before_a_failure_does_not_cancel_its_backoff(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -175,6 +196,57 @@ async def test_a_spool_drain_is_paced_by_batch_delay(
     assert transport.attempt_times == [0.0, 1.0, 1.25, 1.5, 1.75]
     assert transport.max_in_flight == 1
     assert log.stats.exported == 20
+
+
+async def test_an_unpaced_drain_holds_every_slot_but_one(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """With batch_delay=0 a backlog is replayed max_concurrent_exports - 1 chunks at a time."""
+    async with eventlog.open_event_logger(
+        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=503)
+    ) as earlier:
+        for i in range(100):
+            earlier.log_event("old", {"i": i})
+    assert earlier.stats.spool_events == 100
+
+    transport = CapturingTransport(latency=0.1)
+    config = make_config(max_export_batch_size=10, batch_delay=0.0, max_concurrent_exports=4)
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        await trio.sleep(2)
+    # Ten chunks, three at a time: four rounds of a POST's latency.
+    assert transport.max_in_flight == 3
+    assert [round(t, 6) for t in transport.attempt_times] == [0.0] * 3 + [0.1] * 3 + [0.2] * 3 + [
+        0.3
+    ]
+    assert (log.stats.replayed, log.stats.exported) == (100, 0)
+    assert unaccounted(log.stats) == 0
+
+
+async def test_one_slot_alternates_between_an_unpaced_drain_and_due_live_chunks(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A backlog replayed at batch_delay=0 through one slot does not hold live events back."""
+    async with eventlog.open_event_logger(
+        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=503)
+    ) as earlier:
+        for i in range(100):
+            earlier.log_event("old", {"i": i})
+
+    transport = CapturingTransport(latency=0.1)
+    config = make_config(
+        max_export_batch_size=10, batch_delay=0.0, scheduled_delay=60.0, max_concurrent_exports=1
+    )
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(30):
+            log.log_event("live", {"i": i})
+        await trio.sleep(5)
+    names = [name_of(r.events[0]) for r in transport.requests]
+    # The first live batch goes before the earlier run's log is taken over;
+    # each next one takes the slot after a drain chunk, not after the backlog.
+    assert names[:6] == ["live", "old", "live", "old", "live", "old"]
+    assert names[6:] == ["old"] * 7
+    assert transport.max_in_flight == 1
+    assert (log.stats.replayed, log.stats.exported) == (100, 30)
 
 
 async def test_a_drain_and_a_steady_live_load_both_progress(

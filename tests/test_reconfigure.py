@@ -1,4 +1,4 @@
-"""apply_remote_config (design §1, §9 item 15): live changes, nothing lost or held back."""
+"""apply_remote_config (docs/configuration.md): live changes, nothing lost or held back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Restarts (design §5): earlier runs' spool files are replayed, live ones left alone."""
+"""Restarts (docs/delivery.md): earlier runs' spool files are replayed, live ones left alone."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ import trio
 import trio.testing
 
 import eventlog
-from eventlog._spool import Record, encode_line, parse_lines, spool_file_name
-from eventlog._stats import Counters
 from eventlog.testing import CapturingTransport, InternalEvent
-from tests.helpers import unaccounted
+from tests.helpers import spool_logs, spooled_events, unaccounted, v1_file, v1_line
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,7 +22,12 @@ if TYPE_CHECKING:
 
 
 def spool_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("failed_events.*.jsonl"))
+    return spool_logs(directory)
+
+
+def contents(log: Path) -> dict[str, bytes]:
+    """Every file of a spool log directory, by name, with its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(log.iterdir())}
 
 
 def envelope(name: str, event_id: str) -> bytes:
@@ -102,7 +105,7 @@ async def test_restart_delivers_every_event_of_a_dead_run(
         log_c.log_event("c-event")
         await log_c.flush()
         (c_file,) = spool_files(spool_dir)
-        c_bytes = c_file.read_bytes()
+        c_bytes = contents(c_file)
 
         await run_failing(
             make_config(session_id="session-a", shutdown_timeout=0.0), [f"a{i}" for i in range(50)]
@@ -119,7 +122,7 @@ async def test_restart_delivers_every_event_of_a_dead_run(
             assert b.stats.taken_over == 50
             assert b.stats.exported == 0  # none of them is this run's
         assert spool_files(spool_dir) == [c_file]
-        assert c_file.read_bytes() == c_bytes
+        assert contents(c_file) == c_bytes
         assert all(
             isinstance(e, InternalEvent) and e.event_data.session_id == "session-a"
             for e in up.events()
@@ -150,8 +153,8 @@ async def test_oldest_file_replays_first(
     spool_dir.mkdir(mode=0o700)
     now = time.time()
     for run, name, mtime in [("zzz", "old", now - 200), ("aaa", "new", now - 100)]:
-        path = spool_dir / spool_file_name("s", run)
-        path.write_bytes(encode_line(Record(envelope(name, name * 8))))
+        path = v1_file(spool_dir, "s", run)
+        path.write_bytes(v1_line(envelope(name, name * 8)))
         os.utime(path, (mtime, mtime))
     up = CapturingTransport()
     async with eventlog.open_event_logger(make_config(), transport=up):
@@ -165,10 +168,10 @@ async def test_corrupt_lines_are_skipped_and_counted(
 ) -> None:
     """Garbage, a checksum mismatch and a torn tail are counted; the rest is delivered."""
     spool_dir.mkdir(mode=0o700)
-    good = [encode_line(Record(envelope(f"g{i}", f"{i:032x}"))) for i in range(3)]
+    good = [v1_line(envelope(f"g{i}", f"{i:032x}")) for i in range(3)]
     flipped = good[1].replace(b'"g1"', b'"gX"')
     data = good[0] + b"{not json}\n" + flipped + good[2] + good[1][:25]
-    (spool_dir / spool_file_name("s", "r1")).write_bytes(data)
+    (v1_file(spool_dir, "s", "r1")).write_bytes(data)
     up = CapturingTransport()
     async with eventlog.open_event_logger(make_config(), transport=up) as log:
         await trio.sleep(1)
@@ -189,8 +192,8 @@ async def test_attempts_hold_across_restarts(
         await log.flush()  # attempt 1
         await trio.sleep(1)  # attempt 2 at t=0.5
     assert len(down.requests) == 2
-    (path,) = spool_files(spool_dir)
-    assert [r.attempts for r in parse_lines(path.read_bytes(), Counters())] == [2]
+    assert len(spool_files(spool_dir)) == 1
+    assert [r.attempts for r in spooled_events(spool_dir)] == [2]
 
     down2 = CapturingTransport(status_code=503)
     async with eventlog.open_event_logger(make_config(max_attempts=3), transport=down2) as log2:
@@ -205,8 +208,8 @@ async def test_file_locked_by_another_process_is_left_alone(
 ) -> None:
     """A spool file flocked by a live process is not replayed, and is once that process ends."""
     spool_dir.mkdir(mode=0o700)
-    path = spool_dir / spool_file_name("other", "live")
-    path.write_bytes(encode_line(Record(envelope("theirs", "f" * 32))))
+    path = v1_file(spool_dir, "other", "live")
+    path.write_bytes(v1_line(envelope("theirs", "f" * 32)))
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -240,7 +243,7 @@ async def test_leftover_temp_files_are_removed_and_other_files_ignored(
 ) -> None:
     """A dead run's half-written rewrite is deleted; unrelated files are never touched."""
     spool_dir.mkdir(mode=0o700)
-    temp = spool_dir / (spool_file_name("s", "dead") + ".tmp")
+    temp = spool_dir / (v1_file(spool_dir, "s", "dead").name + ".tmp")
     temp.write_bytes(b"partial")
     other = spool_dir / "notes.txt"
     other.write_text("keep me")
@@ -292,3 +295,15 @@ async def test_missing_storage_dir_is_not_created_by_replay(
     async with eventlog.open_event_logger(make_config(), transport=CapturingTransport()):
         await trio.sleep(20)
     assert not spool_dir.exists()
+
+
+async def test_a_log_directory_left_without_its_lock_file_is_removed(
+    make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A run that died between creating its log directory and its lock file leaves no litter."""
+    spool_dir.mkdir(mode=0o700)
+    orphan = spool_dir / "spool-v2.dead.run"
+    orphan.mkdir(mode=0o700)
+    async with eventlog.open_event_logger(make_config(), transport=CapturingTransport()):
+        await trio.sleep(1)
+    assert not orphan.exists()

@@ -1,4 +1,4 @@
-"""Leaving the block (design §6): shielded, bounded drain; unwrapped exceptions; spool the rest."""
+"""Leaving the block (docs/delivery.md): a shielded, bounded drain; exceptions unwrapped."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import trio
 import trio.testing
 
 import eventlog
-from eventlog._spool import parse_lines
-from eventlog._stats import Counters
 from eventlog.testing import CapturingTransport
+from tests import helpers
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,11 +22,8 @@ if TYPE_CHECKING:
 
 
 def spooled_events(directory: Path) -> list[bytes]:
-    """Payloads of every record in every spool file of ``directory``."""
-    payloads: list[bytes] = []
-    for path in sorted(directory.glob("failed_events.*.jsonl")):
-        payloads += [r.payload for r in parse_lines(path.read_bytes(), Counters())]
-    return payloads
+    """Payloads of every event waiting in every spool of ``directory``."""
+    return [event.payload for event in helpers.spooled_events(directory)]
 
 
 async def test_leaving_the_block_exports_the_queue(
@@ -260,14 +256,18 @@ async def test_shutdown_timeout_zero_spools_without_waiting(
 async def test_spool_files_are_private(
     make_config: MakeConfig, spool_dir: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """The directory is created 0700 and the spool file 0600."""
+    """The directories are created 0700 and every spool file 0600."""
     async with eventlog.open_event_logger(
         make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=500)
     ) as log:
         log.log_event("a")
-    (path,) = spool_dir.iterdir()
+    (log_dir,) = spool_dir.iterdir()
     assert os.stat(spool_dir).st_mode & 0o777 == 0o700
-    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(log_dir).st_mode & 0o777 == 0o700
+    files = sorted(p.name for p in log_dir.iterdir())
+    assert files == ["00000001.seg", "lock"]
+    for path in log_dir.iterdir():
+        assert os.stat(path).st_mode & 0o777 == 0o600
 
 
 async def test_errors_during_shutdown_are_swallowed(

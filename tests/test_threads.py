@@ -1,4 +1,4 @@
-"""log_event from worker threads, and the ambient logger across tasks (design §1)."""
+"""log_event from worker threads, and the ambient logger across tasks (docs/delivery.md)."""
 
 from __future__ import annotations
 

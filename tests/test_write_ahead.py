@@ -1,10 +1,10 @@
-"""Write-ahead mode (design §5) under trio's autojump clock.
+"""Write-ahead mode (docs/delivery.md) under trio's autojump clock.
 
 With ``write_ahead=True`` every accepted event reaches the spool (one write,
 one fsync per group-commit window) before it is exported; exports keep their
 usual triggers; acknowledged events are checkpointed away; failures leave the
 events on disk as retries. Each test reads the spool the way the next run
-would, with :func:`eventlog._spool.parse_lines`, and a transport notes what
+would, with :func:`eventlog._spool._admin.read_events`, and a transport notes what
 was on disk at the moment of every POST.
 """
 
@@ -19,13 +19,14 @@ import trio
 import trio.testing
 
 import eventlog
-from eventlog._spool import FileOps, Record, parse_lines
-from eventlog._stats import Counters
+from eventlog._spool import FileOps
 from eventlog.testing import CapturingTransport, Envelope, InternalEvent
+from tests.helpers import open_logger_with, segment_files, spooled_events
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from eventlog._spool._admin import SpooledEvent
     from tests.conftest import MakeConfig
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
@@ -34,24 +35,12 @@ _ENVELOPE = msgspec.json.Decoder(Envelope)
 # -- helpers ---------------------------------------------------------------------
 
 
-def spool_files(directory: Path) -> list[Path]:
-    """Every spool file in ``directory`` (temp files of a rewrite excluded)."""
-    if not directory.exists():
-        return []
-    return sorted(directory.glob("failed_events.*.jsonl"))
+def on_disk(directory: Path) -> list[SpooledEvent]:
+    """Every event waiting in the spool, as the next run would read them."""
+    return spooled_events(directory)
 
 
-def on_disk(directory: Path) -> list[Record]:
-    """Every valid record in every spool file, as the next run would read them."""
-    counters = Counters()
-    records: list[Record] = []
-    for path in spool_files(directory):
-        records += parse_lines(path.read_bytes(), counters)
-    assert counters.spool_corrupt_lines == 0
-    return records
-
-
-def event_of(record: Record) -> InternalEvent:
+def event_of(record: SpooledEvent) -> InternalEvent:
     event = _ENVELOPE.decode(record.payload)
     assert isinstance(event, InternalEvent)
     return event
@@ -121,9 +110,9 @@ class CountingFileOps(FileOps):
         self.paths[fd] = path
         return fd
 
-    def write(self, fd: int, data: bytes) -> None:
+    def write(self, fd: int, data: bytes) -> int:
         self.writes.append((self.paths[fd], len(data)))
-        super().write(fd, data)
+        return super().write(fd, data)
 
     def fsync(self, fd: int) -> None:
         self.fsyncs.append(self.paths[fd])
@@ -174,14 +163,14 @@ async def test_events_are_on_disk_within_the_window_before_any_post(
         assert attempts_on_disk(spool_dir) == [0, 0, 0]
         assert transport.inner.requests == []
         assert log.stats.queue_depth == 0
-        assert log.stats.spool_bytes == spool_files(spool_dir)[0].stat().st_size
+        assert log.stats.spool_bytes == segment_files(spool_dir)[0].stat().st_size
         await trio.sleep(9.0)
         assert transport.inner.requests == []
         await trio.sleep(1.0)
         assert transport.inner.attempt_times == [10.0]
         assert transport.inner.event_names() == ["a", "b", "c"]
     transport.assert_committed_before_post()
-    assert spool_files(spool_dir) == []
+    assert on_disk(spool_dir) == []
 
 
 async def test_one_commit_groups_every_event_of_the_window(
@@ -190,14 +179,12 @@ async def test_one_commit_groups_every_event_of_the_window(
     """40 events spread over 40 ms share one write and one fsync; the next window its own."""
     ops = CountingFileOps()
     transport = CapturingTransport()
-    async with eventlog.open_event_logger(
-        wa_config(make_config), transport=transport, _file_ops=ops
-    ) as log:
+    async with open_logger_with(ops, wa_config(make_config), transport=transport) as log:
         for i in range(40):
             log.log_event("first", {"n": i})
             await trio.sleep(0.001)
         await trio.sleep(0.02)
-        (path,) = spool_files(spool_dir)
+        (path,) = segment_files(spool_dir)
         assert [w[0] for w in ops.writes] == [str(path)]
         assert ops.fsyncs == [str(path)]
         size = path.stat().st_size
@@ -223,9 +210,7 @@ async def test_the_window_runs_from_the_first_event(
 ) -> None:
     """An event late in a window joins its commit; the next event opens a new window."""
     ops = CountingFileOps()
-    async with eventlog.open_event_logger(
-        wa_config(make_config), transport=CapturingTransport(), _file_ops=ops
-    ):
+    async with open_logger_with(ops, wa_config(make_config), transport=CapturingTransport()):
         await trio.sleep(1.0)
         eventlog.log_event("a")
         await trio.sleep(0.045)
@@ -247,7 +232,7 @@ async def test_a_configured_window_is_honoured(
     ops = CountingFileOps()
     transport = DiskCheckingTransport(spool_dir)
     config = wa_config(make_config, write_ahead_interval=0.2, scheduled_delay=1.0)
-    async with eventlog.open_event_logger(config, transport=transport, _file_ops=ops):
+    async with open_logger_with(ops, config, transport=transport):
         for i in range(5):
             eventlog.log_event("e", {"n": i})
             await trio.sleep(0.03)  # the last one at 0.12 s
@@ -291,7 +276,7 @@ async def test_full_batch_exports_at_once_after_committing(
         await trio.sleep(0.001)
         assert transport.inner.attempt_times == [1.0]
         assert len(transport.inner.events()) == 5
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
     transport.assert_committed_before_post()
 
 
@@ -311,7 +296,7 @@ async def test_batch_filled_across_commits_exports_by_the_next_commit(
         await trio.sleep(0.06)
         assert [len(r.events) for r in transport.inner.requests] == [5]
         assert transport.inner.requests[0].time <= 0.1 + 0.05
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
     transport.assert_committed_before_post()
 
 
@@ -327,7 +312,7 @@ async def test_flush_returns_after_the_export(
         assert trio.current_time() == 0.0
         assert transport.inner.attempt_times == [0.0]
         assert len(transport.inner.events()) == 3
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         assert log.stats.exported == 3
         # Events committed earlier are part of the next flush too.
         log.log_event("late")
@@ -335,7 +320,7 @@ async def test_flush_returns_after_the_export(
         assert names_on_disk(spool_dir) == ["late"]
         await log.flush()
         assert transport.inner.event_names()[-1] == "late"
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
     transport.assert_committed_before_post()
 
 
@@ -350,7 +335,7 @@ async def test_leaving_the_block_exports_what_is_committed_and_queued(
         eventlog.log_event("queued")
     assert transport.inner.event_names() == ["committed", "queued"]
     assert len(transport.inner.requests) == 1
-    assert spool_files(spool_dir) == []
+    assert on_disk(spool_dir) == []
     transport.assert_committed_before_post()
 
 
@@ -367,14 +352,14 @@ async def test_acknowledged_events_are_checkpointed_away(
             log.log_event("one", {"n": i})
         await trio.sleep(10.001)
         assert transport.inner.event_names() == ["one"] * 3
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         for i in range(2):
             log.log_event("two", {"n": i})
         await trio.sleep(0.1)
         assert names_on_disk(spool_dir) == ["two", "two"]
         await trio.sleep(10)
         assert transport.inner.event_names() == ["one"] * 3 + ["two"] * 2
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         assert log.stats.exported == 5
         assert log.stats.spooled == 0
     transport.assert_committed_before_post()
@@ -419,7 +404,7 @@ async def test_failed_export_stays_on_disk_and_the_backoff_retry_delivers_it(
         await trio.sleep(0.5)
         assert inner.attempt_times == [10.0, 10.5]
         assert len(inner.events()) == 3
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         stats = log.stats
         assert (stats.exported, stats.replayed, stats.spooled) == (3, 0, 3)
     transport.assert_committed_before_post()
@@ -445,7 +430,7 @@ async def test_events_logged_during_a_backoff_are_committed_and_not_posted(
         assert attempts_on_disk(spool_dir) == [1, 0]
         await trio.sleep(2)
         assert sorted(inner.event_names()) == ["a", "b"]
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
     transport.assert_committed_before_post()
 
 
@@ -476,7 +461,7 @@ async def test_restart_replays_only_unacknowledged_events(
         await trio.sleep(1.0)
         assert transport_b.event_names() == ["two"] * 3
         assert log_b.stats.replayed == 3
-    assert spool_files(spool_dir) == []
+    assert on_disk(spool_dir) == []
     ids_a = {e.event_data.event_id for r in hanging.inner.requests for e in r.events}
     assert ids_a.isdisjoint(transport_b.event_ids())
 
@@ -498,7 +483,7 @@ async def test_restart_delivers_what_a_failing_run_committed_once(
     async with eventlog.open_event_logger(wa_config(make_config), transport=transport_b):
         await trio.sleep(1.0)
     assert transport_b.event_names() == ["kept"] * 4
-    assert spool_files(spool_dir) == []
+    assert on_disk(spool_dir) == []
 
 
 # -- responses -----------------------------------------------------------------------
@@ -524,7 +509,7 @@ async def test_retry_after_is_honoured(
         await trio.sleep(0.2)
         assert inner.attempt_times == [10.0, 17.0]
         assert inner.event_names() == ["a", "b"]
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
     transport.assert_committed_before_post()
 
 
@@ -546,7 +531,7 @@ async def test_413_splits_and_delivers_everything(
             (2, 200),
         ]
         assert len(set(inner.event_ids())) == len(inner.event_ids()) == 5
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         assert log.stats.dropped_permanent == 0
         assert log.stats.exported == 5
     transport.assert_committed_before_post()
@@ -564,7 +549,7 @@ async def test_413_for_a_single_event_drops_it_from_disk(
         assert names_on_disk(spool_dir) == ["big"]
         await log.flush()
         assert [r.status for r in inner.requests] == [413]
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         assert log.stats.dropped_permanent == 1
     transport.assert_committed_before_post()
 
@@ -587,7 +572,7 @@ async def test_permanent_rejection_drops_and_removes_from_disk(
         assert len(on_disk(spool_dir)) == 3
         await trio.sleep(10)
         assert [r.status for r in inner.requests] == [status]
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         await trio.sleep(100)
         assert len(inner.requests) == 1
         stats = log.stats
@@ -611,7 +596,7 @@ async def test_max_attempts_drops_remove_events_from_disk(
         assert attempts_on_disk(spool_dir) == [1, 1, 1]
         await trio.sleep(0.5)
         assert inner.attempt_times == [10.0, 10.5]
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         await trio.sleep(100)
         assert len(inner.requests) == 2
         stats = log.stats
@@ -650,7 +635,7 @@ async def test_killswitch_keeps_committed_events_on_disk_without_traffic(
         killed = False
         await trio.sleep(31)
         assert inner.event_names() == ["kept"] * 3
-        assert spool_files(spool_dir) == []
+        assert on_disk(spool_dir) == []
         assert left_unaccounted(log.stats, left_on_disk=0) == 0
     transport.assert_committed_before_post()
 

@@ -1,9 +1,9 @@
-"""The reference collector: a development server for eventlog (design §8).
+"""The reference collector: a development server for eventlog (docs/collector.md).
 
 An ASGI application served by hypercorn on trio, storing events in SQLite
 deduplicated by ``event_id``, with fault injection (outages, error rates,
 latency, required tokens) for development and integration tests. Needs the
-``collector`` extra: ``pip install 'eventlog[collector]'``.
+``collector`` extra: ``pip install 'eventlog-sdk[collector]'``.
 
 * :func:`open_collector`: serve one for the duration of an ``async with`` block.
 * ``eventlog collector``: serve one from the command line.

@@ -2,7 +2,7 @@
 
 Routes::
 
-    POST /api/event_logging/batch   the SDK's wire format (design §3), JSON, gzip allowed
+    POST /api/event_logging/batch   the SDK's wire format (docs/events.md), JSON, gzip allowed
     GET  /healthz                   {"ok": true}
     GET  /api/events?name=&session_id=&limit=
     GET  /api/stats                 received, stored, duplicates, rejected, faulted, total
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final, TypeVar, final
 import msgspec
 import trio
 
-from eventlog._cli_types import MAX_FAULT_SECONDS
+from eventlog._cli._types import MAX_FAULT_SECONDS
 from eventlog._events import Envelope, InternalEvent
 
 if TYPE_CHECKING:

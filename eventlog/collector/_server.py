@@ -90,7 +90,7 @@ async def open_collector(
         OSError: ``host`` and ``port`` cannot be bound (in use, not an
             address of this machine, a name that does not resolve).
 
-    Example:
+    Examples:
         >>> import trio
         >>> from eventlog.collector import open_collector
         >>> async def main():

@@ -9,6 +9,8 @@ Not imported by ``import eventlog``: production code never pulls this in.
   autojump clock.
 * The wire types (:class:`Batch`, :class:`InternalEvent`, ...) that captured
   events decode into, and :func:`metadata_of` to read an event's metadata.
+* :func:`inline_disk_io`: a logger's spool does its file I/O on the event
+  loop instead of worker threads, so virtual time stays exact.
 * A pytest plugin (registered automatically): the ``event_transport``,
   ``event_config`` and ``event_logger`` fixtures.
 """
@@ -25,6 +27,7 @@ from eventlog._events import InternalEventData as InternalEventData
 from eventlog._events import ProcessInfo as ProcessInfo
 from eventlog._events import ServiceInfo as ServiceInfo
 from eventlog.testing._clock import FrozenWallClock as FrozenWallClock
+from eventlog.testing._disk import inline_disk_io as inline_disk_io
 from eventlog.testing._transport import CapturedRequest as CapturedRequest
 from eventlog.testing._transport import CapturingTransport as CapturingTransport
 from eventlog.testing._transport import metadata_of as metadata_of
@@ -42,5 +45,6 @@ __all__ = [
     "InternalEventData",
     "ProcessInfo",
     "ServiceInfo",
+    "inline_disk_io",
     "metadata_of",
 ]

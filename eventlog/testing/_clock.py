@@ -18,16 +18,17 @@ class FrozenWallClock:
     """A clock whose wall time is ``epoch`` plus the event loop's time.
 
     Under trio's ``MockClock`` the loop time starts at 0 and only moves when
-    the test's tasks sleep, so event timestamps become reproducible:
+    the test's tasks sleep, so event timestamps become reproducible.
 
-    >>> import trio, trio.testing
-    >>> from eventlog.testing import FrozenWallClock
-    >>> async def stamp():
-    ...     clock = FrozenWallClock(epoch=1_767_225_600.0)  # 2026-01-01T00:00:00Z
-    ...     await trio.sleep(1.5)
-    ...     return clock.wall_time()
-    >>> trio.run(stamp, clock=trio.testing.MockClock(autojump_threshold=0))
-    1767225601.5
+    Examples:
+        >>> import trio, trio.testing
+        >>> from eventlog.testing import FrozenWallClock
+        >>> async def stamp():
+        ...     clock = FrozenWallClock(epoch=1_767_225_600.0)  # 2026-01-01T00:00:00Z
+        ...     await trio.sleep(1.5)
+        ...     return clock.wall_time()
+        >>> trio.run(stamp, clock=trio.testing.MockClock(autojump_threshold=0))
+        1767225601.5
     """
 
     def __init__(self, epoch: float = 1_767_225_600.0) -> None:
@@ -47,7 +48,8 @@ class FrozenWallClock:
             # asyncio hands out its loop (loop.time); trio a token, whose run has a clock.
             loop_time: Callable[[], float] | None = getattr(native, "time", None)
             if loop_time is None:
-                import trio.lowlevel
+                # Only reached on trio's event loop: trio is imported already.
+                import trio.lowlevel  # noqa: TID251
 
                 loop_time = trio.lowlevel.current_clock().current_time
             self._loop_time = loop_time

@@ -10,11 +10,13 @@ anyio pytest plugin:
 * ``event_logger``: an open :class:`~eventlog.EventLogger` wired to that
   transport, with its spool in the test's ``tmp_path``, on the event loop's
   clock (so pytest-trio's ``autojump_clock`` drives it) and with a
-  :class:`~eventlog.testing.FrozenWallClock` for reproducible timestamps.
+  :class:`~eventlog.testing.FrozenWallClock` for reproducible timestamps,
+  its spool doing its file I/O inline (:func:`~eventlog.testing.inline_disk_io`)
+  so that virtual time stays exact.
 
-Fixtures run in their own task: use ``event_logger`` itself (or pass it to
-your code) rather than ``eventlog.current_logger()``, which sees only loggers
-opened in the test's own task.
+pytest-trio (0.8 and later) runs a test in the context its fixtures set up:
+inside the test, ``eventlog.current_logger()`` is ``event_logger``, and the
+module-level ``eventlog.log_event(...)`` reaches it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 
 import eventlog
 from eventlog.testing._clock import FrozenWallClock
+from eventlog.testing._disk import inline_disk_io
 from eventlog.testing._transport import CapturingTransport
 
 if TYPE_CHECKING:
@@ -64,7 +67,8 @@ async def event_logger(
     event_config: eventlog.Config, event_transport: CapturingTransport
 ) -> AsyncIterator[eventlog.EventLogger]:
     """An open logger delivering to ``event_transport``; closed after the test."""
-    async with eventlog.open_event_logger(
-        event_config, transport=event_transport, clock=FrozenWallClock()
-    ) as log:
-        yield log
+    with inline_disk_io():
+        async with eventlog.open_event_logger(
+            event_config, transport=event_transport, clock=FrozenWallClock()
+        ) as log:
+            yield log

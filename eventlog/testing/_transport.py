@@ -73,7 +73,7 @@ class CapturingTransport(httpx.AsyncBaseTransport):
 
     :attr:`max_in_flight` tells how many requests it ever answered at once.
 
-    Example:
+    Examples:
         >>> from eventlog.testing import CapturingTransport
         >>> transport = CapturingTransport()
         >>> transport.outage(0.0, 600.0, status=503)  # a ten-minute outage from the start
@@ -200,7 +200,7 @@ class CapturingTransport(httpx.AsyncBaseTransport):
         (every given key with an equal value); duplicates are kept, in
         arrival order.
 
-        Example:
+        Examples:
             >>> transport = CapturingTransport()
             >>> transport.delivered("app_started", first_run=True)
             []

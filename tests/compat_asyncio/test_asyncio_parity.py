@@ -95,7 +95,7 @@ async def test_shutdown_budget_spools_the_rest(make_config: MakeConfig, spool_di
     ) as log:
         log.log_event("a")
     assert log.stats.spooled == 1
-    assert len(list(spool_dir.glob("failed_events.*.jsonl"))) == 1
+    assert len(list(spool_dir.glob("spool-v2.*/*.seg"))) == 1
 
 
 async def test_spool_replay_by_the_next_run(make_config: MakeConfig, spool_dir: Path) -> None:
@@ -110,7 +110,7 @@ async def test_spool_replay_by_the_next_run(make_config: MakeConfig, spool_dir: 
     async with eventlog.open_event_logger(make_config(), transport=transport) as second:
         await until(lambda: second.stats.replayed == 5)
     assert sorted(transport.event_names()) == [f"e{i}" for i in range(5)]
-    assert list(spool_dir.glob("failed_events.*.jsonl")) == []
+    assert list(spool_dir.glob("spool-v2.*")) == []
 
 
 async def test_write_ahead_mode(make_config: MakeConfig, spool_dir: Path) -> None:
@@ -124,7 +124,9 @@ async def test_write_ahead_mode(make_config: MakeConfig, spool_dir: Path) -> Non
         assert transport.requests == []
         await log.flush()
         assert transport.event_names() == ["a"]
-        assert log.stats.spool_bytes == 0
+        # Acknowledged: settled in the journal (the active segment file stays
+        # until it is full, in write-ahead mode).
+        assert log.stats.spool_events == 0
 
 
 async def test_threads_and_remote_config(make_config: MakeConfig) -> None:
@@ -170,3 +172,28 @@ async def test_pytest_plugin_fixtures_work_on_asyncio(
     event_logger.log_event("checkout", {"cart_size": 2})
     await event_logger.flush()
     event_transport.assert_delivered("checkout", cart_size=2)
+
+
+async def test_outside_the_block_the_open_logger_is_reached(make_config: MakeConfig) -> None:
+    """A task started before the block and a plain thread reach the open logger."""
+    transport = CapturingTransport()
+    opened, done = anyio.Event(), anyio.Event()
+    seen: list[eventlog.EventLogger | None] = []
+
+    async def outside() -> None:
+        await opened.wait()
+        seen.append(eventlog.current_logger())
+        eventlog.log_event("from_task")
+        thread = threading.Thread(target=eventlog.log_event, args=("from_thread",))
+        thread.start()
+        await anyio.to_thread.run_sync(thread.join)
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(outside)  # its context is copied now: no logger in it
+        async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+            opened.set()
+            await done.wait()
+    assert seen == [log]
+    assert transport.event_names() == ["from_task", "from_thread"]
+    assert eventlog.current_logger() is None

@@ -1,4 +1,4 @@
-"""The SDK against the real reference collector on loopback, in real time (design §4, §8).
+"""The SDK against the real reference collector on loopback, in real time (docs/collector.md).
 
 Every test here uses real sockets on 127.0.0.1 and the real clock (hypercorn
 and SQLite's worker threads do not run under trio's autojump clock). Waits are
@@ -37,6 +37,7 @@ import trio
 import eventlog
 from eventlog._config import DEFAULT_MAX_CONCURRENT_EXPORTS
 from eventlog.collector import Collector, Faults, open_collector
+from tests.helpers import spool_logs
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -182,7 +183,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
 
 def spool_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("failed_events.*.jsonl"))
+    return spool_logs(directory)
 
 
 @pytest.fixture
@@ -199,7 +200,7 @@ async def http(collector: Collector) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-# -- outages and restarts (design §4, §5) ----------------------------------------
+# -- outages and restarts (docs/delivery.md) -------------------------------------------
 
 
 async def test_outage_through_control_loses_nothing_and_stores_no_duplicate(
@@ -252,7 +253,7 @@ async def test_a_restarted_sdk_replays_its_spool_into_the_collector(
     assert stats_a.emitted == 120
     assert stats_a.exported == 0
     (left,) = spool_files(spool_dir)
-    assert ".session-a." in left.name
+    assert left.name.startswith("spool-v2.session-a.")
 
     collector.faults.outage_until = 0.0
     config_b = fast_config(make_config, collector.url, session_id="session-b")

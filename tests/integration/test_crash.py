@@ -1,4 +1,4 @@
-"""SIGKILL in write-ahead mode (design §5): a crash loses at most the last commit window.
+"""SIGKILL in write-ahead mode (docs/delivery.md): a crash loses at most the last commit window.
 
 A child process runs a logger with ``write_ahead=True`` against a server that
 never delivers anything, logging one event per millisecond and printing
@@ -56,17 +56,26 @@ PARALLEL: Final = 4
 """Children alive at once."""
 KILL_AFTER: Final = (0.3, 1.5)
 """Seconds between the child's first logged event and its SIGKILL."""
+LOOP_KILL_AFTER: Final = (0.5, 3.0)
+"""The same, in the crash loop against a healthy server.
+
+A kill while a POST is in flight sends its chunk (about 100 events here)
+again: the server stored it, the child never saw the answer. Measured here,
+that happens in one kill out of ten or so; a kill every 1.75 s on average
+keeps those duplicates well under 1 %, a kill every 0.9 s puts them at 1 %.
+"""
 WINDOW: Final = 0.05
 """The child's write_ahead_interval (the default): what a kill may lose."""
-COMMIT_ALLOWANCE: Final = 0.02
+COMMIT_ALLOWANCE: Final = 0.05
 """Time a commit itself takes on top of the window.
 
 The window opens when the committer sees the first event, and the events are
-safe once its timer has fired and the write has returned, with four children
-busy on two CPUs. Measured on a 2-CPU VM: lost events up to 52.4 ms old
-(2.4 ms past the window) in several hundred kills, so a bare 50 ms bound
-fails about one run of 20 kills in three; 20 ms leaves room for a slower
-machine.
+safe once its timer has fired and the write (in the spool's worker thread)
+has returned, with four children busy on two CPUs. Measured on a 2-CPU VM:
+lost events up to 52.4 ms old (2.4 ms past the window) in several hundred
+kills on an otherwise idle machine, and up to 75.7 ms old with other test
+suites running on it (a commit waiting for a CPU). docs/delivery.md states
+the bound the same way: the window, plus the commit being written.
 """
 STALL: Final = 0.01
 """No line for this long before the kill: the child had stalled (see :func:`reference_time`)."""
@@ -121,9 +130,13 @@ class Crash:
 
 
 def child_env() -> dict[str, str]:
-    """The child's environment: no eventlog settings from the outside."""
+    """The child's environment: no eventlog settings from the outside, no coverage."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTLOG_", "OTEL_"))}
     env.pop("DO_NOT_TRACK", None)
+    # Coverage measures a child given these (nox -s integration): tracing
+    # would slow the commits whose timing the test checks.
+    env.pop("COVERAGE_PROCESS_CONFIG", None)
+    env.pop("COVERAGE_PROCESS_START", None)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -230,8 +243,8 @@ async def wait_until(condition: Callable[[], bool], within: float) -> None:
 
 
 def drained(storage_dir: Path) -> bool:
-    """No spool file (nor temp file of a rewrite) is left in ``storage_dir``."""
-    return not any(storage_dir.glob("failed_events.*"))
+    """No spool is left in ``storage_dir``: every log was drained and deleted."""
+    return not any(storage_dir.glob("failed_events.*")) and not any(storage_dir.glob("spool-v2.*"))
 
 
 async def recover(
@@ -311,6 +324,70 @@ def check(crash: Crash, seed: int, mode: str) -> None:
     unknown = sorted(delivered - set(range(max(crash.logged) + 2)))
     assert not unknown, f"{where}: delivered events never logged: {unknown[:10]}"
     assert len(crash.delivered) == len(delivered), f"{where}: stored twice"
+
+
+async def recover_all(storage_dir: Path, collector: Collector, make_config: MakeConfig) -> None:
+    """A last logger takes over whatever the dead children left and delivers it."""
+    config = make_config(
+        base_url=collector.url,
+        storage_dir=str(storage_dir),
+        session_id="recovery",
+        batch_delay=0.0,
+        base_backoff=0.05,
+        max_backoff=0.2,
+        max_attempts=None,
+        shutdown_timeout=2.0,
+    )
+    async with eventlog.open_event_logger(config) as log:
+        await wait_until(lambda: drained(storage_dir), within=30)
+    assert log.stats.emitted == 0
+
+
+async def delivered_of(collector: Collector, crash: Crash) -> list[int]:
+    """The ``n`` of every event the collector stored for ``crash``'s child."""
+    bodies = await collector.app.run_store(
+        lambda: collector.app.store.events(session_id=f"crash-{crash.index}", limit=1_000_000)
+    )
+    delivered: list[int] = []
+    for body, _ in bodies:
+        event = _DECODER.decode(body)
+        assert isinstance(event, InternalEvent)
+        n = metadata_of(event.event_data)["n"]
+        assert isinstance(n, int)
+        delivered.append(n)
+    return delivered
+
+
+async def test_sigkill_crash_loop_against_a_healthy_server(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """20 children in a row on one spool, each killed: no loss past the window, <= 1 % sent twice.
+
+    Each child delivers to a healthy collector, acknowledgements journalled per
+    chunk as they come, and takes over what the one before it left. After the
+    last kill a recovery logger delivers the rest; no spool file remains.
+    """
+    seed = crash_seed()
+    print(f"crash loop seed: {seed} (rerun with EVENTLOG_CRASH_SEED={seed})")  # noqa: T201
+    rng = random.Random(seed)
+    crashes = [Crash(index=i, kill_after=rng.uniform(*LOOP_KILL_AFTER)) for i in range(KILLS)]
+    storage_dir = tmp_path / "loop"
+    async with open_collector() as collector:
+        for crash in crashes:
+            await run_and_kill(crash, storage_dir, collector.url)
+        await recover_all(storage_dir, collector, make_config)
+        for crash in crashes:
+            crash.delivered = await delivered_of(collector, crash)
+        stats = collector.stats
+    received, stored = stats.received, stats.stored
+    print(f"{KILLS} kills: {stored} events stored, {received - stored} sent twice")  # noqa: T201
+    for crash in crashes:
+        check(crash, seed, "healthy")
+    assert drained(storage_dir)
+    assert stored == sum(len(c.delivered or ()) for c in crashes)
+    assert received - stored <= MAX_DUPLICATE_RATE * stored, (
+        f"seed {seed}: {received - stored} duplicates for {stored} events"
+    )
 
 
 @pytest.mark.parametrize("mode", ["refused", "silent"])

@@ -1,4 +1,4 @@
-"""Two live processes on one spool directory (design §5), in real time.
+"""Two live processes on one spool directory (docs/delivery.md), in real time.
 
 Each child process runs a logger against a server that refuses connections,
 so its events go to its own spool file, and stays alive holding the file's
@@ -22,9 +22,9 @@ import pytest
 import trio
 
 import eventlog
-from eventlog._spool import Record, encode_line, parse_lines, spool_file_name
-from eventlog._stats import Counters
+from eventlog._spool._admin import read_events
 from eventlog.testing import CapturingTransport, Envelope
+from tests.helpers import spool_logs, v1_file, v1_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,6 +46,7 @@ import msgspec
 import trio
 
 import eventlog
+from eventlog._spool._admin import read_events
 from eventlog.testing import Envelope
 
 storage_dir, base_url, session_id, prefix, count = sys.argv[1:]
@@ -69,7 +70,8 @@ async def main() -> None:
         for i in range(int(count)):
             log.log_event(f"{prefix}{i:02d}")
         await log.flush()
-        ids = [decoder.decode(r.payload).event_data.event_id for r in log._spool.records]
+        events, _ = await trio.to_thread.run_sync(read_events, log._spool.own.directory)
+        ids = [decoder.decode(e.payload).event_data.event_id for e in events]
         print(" ".join(ids), flush=True)
         await trio.to_thread.run_sync(sys.stdin.read)  # alive until the test closes stdin
 
@@ -120,14 +122,10 @@ async def wait_for(condition: Callable[[], bool]) -> None:
 
 
 def spooled_ids(directory: Path) -> list[set[str]]:
-    """The event ids in each spool file of ``directory``."""
-    files = sorted(directory.glob("failed_events.*.jsonl"))
+    """The event ids waiting in each spool of ``directory``."""
     return [
-        {
-            ENVELOPE.decode(r.payload).event_data.event_id
-            for r in parse_lines(p.read_bytes(), Counters())
-        }
-        for p in files
+        {ENVELOPE.decode(e.payload).event_data.event_id for e in read_events(str(p))[0]}
+        for p in spool_logs(directory)
     ]
 
 
@@ -139,14 +137,14 @@ async def test_live_processes_keep_their_spools_and_a_later_run_delivers_both_on
     children = [start_child(spool_dir, url, prefix) for prefix in ("p", "q")]
     try:
         spooled = [await read_ids(child) for child in children]
-        names = sorted(spool_dir.glob("failed_events.*.jsonl"))
+        names = spool_logs(spool_dir)
         assert len(names) == 2
         assert sorted(spooled_ids(spool_dir), key=min) == sorted(map(set, spooled), key=min)
 
         # A dead run's file, newer than theirs: replay reaches it last, so once the
         # canary is delivered both live files have been looked at, and left alone.
-        canary = spool_dir / spool_file_name("dead", "run")
-        canary.write_bytes(encode_line(Record(envelope("canary", "c" * 32))))
+        canary = v1_file(spool_dir, "dead", "run")
+        canary.write_bytes(v1_line(envelope("canary", "c" * 32)))
         future = time.time() + 3600
         os.utime(canary, (future, future))
         third = CapturingTransport()
@@ -154,7 +152,7 @@ async def test_live_processes_keep_their_spools_and_a_later_run_delivers_both_on
             await wait_for(lambda: third.event_names() == ["canary"])
             assert log.stats.replayed == 1
         assert third.event_names() == ["canary"]
-        assert sorted(spool_dir.glob("failed_events.*.jsonl")) == names
+        assert spool_logs(spool_dir) == names
         assert sorted(spooled_ids(spool_dir), key=min) == sorted(map(set, spooled), key=min)
         for child in children:
             assert child.poll() is None  # still alive
@@ -173,7 +171,7 @@ async def test_live_processes_keep_their_spools_and_a_later_run_delivers_both_on
     assert sorted(fourth.event_names()) == sorted(
         [f"p{i:02d}" for i in range(EVENTS)] + [f"q{i:02d}" for i in range(EVENTS)]
     )
-    assert sorted(spool_dir.glob("failed_events.*")) == []
+    assert spool_logs(spool_dir) == []
 
 
 def envelope(name: str, event_id: str) -> bytes:

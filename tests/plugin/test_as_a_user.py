@@ -56,3 +56,18 @@ async def test_invalid_metadata_fails_loudly_in_tests(
     with pytest.raises(eventlog.InvalidEventError) as info:
         event_logger.log_event("checkout", {"user_email": "someone@example.com"})
     assert info.value.key == "user_email"
+
+
+async def browse() -> None:
+    """Application code under test that logs through the module-level function."""
+    eventlog.log_event("search", {"results": 12})
+
+
+async def test_module_level_calls_reach_the_fixtures_logger(
+    event_logger: eventlog.EventLogger, event_transport: CapturingTransport
+) -> None:
+    """The test runs in its fixtures' context: the module-level log_event reaches event_logger."""
+    assert eventlog.current_logger() is event_logger
+    await browse()
+    await event_logger.flush()
+    event_transport.assert_delivered("search", results=12)

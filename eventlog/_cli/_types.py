@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Final
 
-from eventlog._config import _SERVICE_NAME_RE
+from eventlog._config import SERVICE_NAME_PATTERN, is_service_name
 
 __all__ = [
     "MAX_FAULT_SECONDS",
@@ -104,6 +104,6 @@ def status(text: str) -> int:
 
 def service_name(text: str) -> str:
     """A name ``Config.service_name`` accepts."""
-    if not _SERVICE_NAME_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r} must match [A-Za-z0-9._-]{{1,128}}")
+    if not is_service_name(text):
+        raise argparse.ArgumentTypeError(f"{text!r} must match {SERVICE_NAME_PATTERN}")
     return text

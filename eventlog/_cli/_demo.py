@@ -8,6 +8,10 @@ outage, as if the app were closed, leaving its undelivered events in the
 spool; a restart of it, once the outage is over, replays them. The other
 sessions ride the outage out on backoff. A live table shows every session;
 the final table compares what was emitted with what the collector stored.
+
+A sample application of the SDK, run by ``eventlog demo``: the command line
+only parses its options. Its tables fit 80 columns; when the output is not a
+terminal, nothing is wrapped.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import random
 import shutil
 import tempfile
 from functools import partial
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 import trio
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -28,9 +33,14 @@ from rich.text import Text
 import eventlog
 from eventlog.collector import Collector, Faults, open_collector
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = ["run_demo"]
 
 _REFRESH: Final = 0.125
+# Wider than any line the demo prints: output that is not a terminal is not wrapped.
+_UNWRAPPED: Final = 10_000
 _SETTLE_BUDGET: Final = 30.0
 _NAMES: Final = ("page_view", "button_click", "search", "checkout")
 
@@ -101,7 +111,8 @@ async def _emit(
             await _settle(log, trio.current_time() + _SETTLE_BUDGET)
         session.state = "closing"
     session.final = log.stats
-    session.state = "done" if settle else "closed early"
+    # "closed": the app was closed in the middle of the outage (docs/cli.md).
+    session.state = "done" if settle else "closed"
 
 
 async def _restart(session: _Session, collector: Collector, spool: str, not_before: float) -> None:
@@ -116,34 +127,74 @@ async def _restart(session: _Session, collector: Collector, spool: str, not_befo
     session.state = "done"
 
 
-def _live_table(sessions: list[_Session], collector: Collector) -> Group:
-    table = Table(title="sessions", min_width=78)
-    for column in ("session", "state", "emitted", "queued", "spooled", "delivered", "retries"):
-        table.add_column(
-            column,
-            justify="left" if column in ("session", "state") else "right",
-            no_wrap=True,
-        )
-    for session in sessions:
-        stats = session.stats()
-        table.add_row(
-            session.name,
-            session.state,
-            str(stats.emitted),
-            str(stats.queue_depth),
-            str(stats.spooled),
-            # Its own events and those an earlier session left behind.
-            str(stats.exported + stats.replayed),
-            str(stats.export_failures),
-        )
-    left = collector.faults.outage_left()
-    status = f"outage: {left:.1f}s left" if left > 0 else "outage: over"
-    ingest = collector.stats
-    line = Text(
-        f"collector {collector.url}  {status}  stored {ingest.stored}  "
-        f"duplicates {ingest.duplicates}  refused {ingest.faulted}"
+def _row(session: _Session) -> tuple[str, ...]:
+    stats = session.stats()
+    return (
+        session.name,
+        session.state,
+        str(stats.emitted),
+        str(stats.queue_depth),
+        str(stats.spooled),
+        # Its own events and those an earlier session left behind.
+        str(stats.exported + stats.replayed),
+        str(stats.export_failures),
     )
-    return Group(line, table)
+
+
+def _status(collector: Collector) -> tuple[str, str]:
+    left = collector.faults.outage_left()
+    outage = f"outage: {left:.1f}s left" if left > 0 else "outage: over"
+    ingest = collector.stats
+    return (
+        f"collector {collector.url}  {outage}",
+        f"stored {ingest.stored}  duplicates {ingest.duplicates}  refused {ingest.faulted}",
+    )
+
+
+def _board(rows: Sequence[Sequence[str]], status: Sequence[str]) -> Group:
+    """The live table: short headers and states, no borders but the header's, for 80 columns."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in ("session", "state", "emitted", "queued", "spooled", "sent", "retries"):
+        table.add_column(
+            column, justify="left" if column in ("session", "state") else "right", no_wrap=True
+        )
+    for row in rows:
+        table.add_row(*row)
+    return Group(*(Text(line) for line in status), table)
+
+
+def _live_table(sessions: list[_Session], collector: Collector) -> Group:
+    return _board([_row(session) for session in sessions], _status(collector))
+
+
+def _verdict(console: Console, emitted: int, stored: int, duplicates: int, kept: str | None) -> int:
+    """Print the result table and the verdict; 0 only if no event was lost."""
+    lost = emitted - stored
+    summary = Table()
+    summary.add_column("", justify="left")
+    summary.add_column("events", justify="right")
+    for label, value in (
+        ("emitted", emitted),
+        ("delivered", stored),
+        ("duplicates", duplicates),
+        ("lost", lost),
+    ):
+        summary.add_row(label, str(value))
+    console.print("Result, from the collector's database:")
+    console.print(summary)
+    if kept is not None:
+        # A path is a token: on a line of its own rather than cut when it is too long.
+        line = f"database kept: {kept}"
+        if len(line) <= console.width:
+            console.print(line, soft_wrap=True, highlight=False)
+        else:
+            console.print("database kept:")
+            console.print(kept, soft_wrap=True, highlight=False)
+    if lost:
+        console.print(f"[bold red]FAILED[/]: {lost} events were lost")
+        return 1
+    console.print("[bold green]OK[/]: every event was delivered")
+    return 0
 
 
 async def _demo(
@@ -191,7 +242,7 @@ async def _demo(
                             )
                 display.cancel_scope.cancel()
             live.update(_live_table(board, c))
-        console.print()
+        console.line()
         emitted = sum(s.stats().emitted for s in apps)
         return emitted, await c.count(), c.stats.duplicates
 
@@ -199,28 +250,13 @@ async def _demo(
 def run_demo(*, events: int, outage: float, sessions: int, keep: bool) -> int:
     """Run the demo and print its verdict; 0 only if no event was lost."""
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=_UNWRAPPED)
     workdir = tempfile.mkdtemp(prefix="eventlog-demo-")
     try:
         emitted, stored, duplicates = trio.run(_demo, events, outage, sessions, workdir, console)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    lost = emitted - stored
-    summary = Table(title="result, from the collector's database")
-    summary.add_column("", justify="left")
-    summary.add_column("events", justify="right")
-    for label, value in (
-        ("emitted", emitted),
-        ("delivered", stored),
-        ("duplicates", duplicates),
-        ("lost", lost),
-    ):
-        summary.add_row(label, str(value))
-    console.print(summary)
-    if keep:
-        console.print(f"database kept: {os.path.join(workdir, 'collector.sqlite')}")
-    if lost:
-        console.print(f"[bold red]FAILED[/]: {lost} events were lost")
-        return 1
-    console.print("[bold green]OK[/]: every event was delivered")
-    return 0
+    kept = os.path.join(workdir, "collector.sqlite") if keep else None
+    return _verdict(console, emitted, stored, duplicates, kept)

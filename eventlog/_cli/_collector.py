@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from eventlog._cli import is_interrupt
+from eventlog._cli._errors import is_interrupt
 from eventlog.collector import Faults, open_collector
 
 if TYPE_CHECKING:
