@@ -10,6 +10,7 @@ import trio.testing
 
 import eventlog
 from eventlog.testing import CapturingTransport
+from tests.fork_support import fork_in_place
 
 if TYPE_CHECKING:
     from tests.conftest import MakeConfig
@@ -179,3 +180,17 @@ async def test_the_module_level_function_in_a_test_reaches_the_fixtures_logger(
     assert eventlog.current_logger() is event_logger
     await event_logger.flush()
     event_transport.assert_delivered("search", results=12)
+
+
+async def test_in_a_forked_child_a_logger_no_facade_runs_is_not_the_fallback(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """After a fork, an open_event_logger logger (its loop is the parent's) is dropped."""
+    holder = Holder(make_config)
+    async with trio.open_nursery() as nursery:
+        await holder.start(nursery)
+        fork_in_place()
+        assert eventlog.current_logger() is None
+        eventlog.log_event("outside")
+        await holder.stop()
+    assert holder.transport.event_names() == ["inside"]

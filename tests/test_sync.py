@@ -9,18 +9,27 @@ and each takes well under a second.
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
+import sys
 import threading
-from typing import TYPE_CHECKING
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.from_thread
 import httpx
 import pytest
 import trio
 
 import eventlog
 from eventlog.testing import CapturingTransport
+from tests.fork_support import fork_in_place
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Future
     from pathlib import Path
 
     from tests.conftest import MakeConfig
@@ -331,3 +340,214 @@ def test_a_disabled_logger_is_a_no_op(make_config: MakeConfig) -> None:
         assert not current.enabled
     assert transport.requests == []
     assert log.stats == eventlog.Stats()
+
+
+# -- after os.fork() (simulated in this process: tests/fork_support.py) ------------------
+
+
+def logger_threads() -> set[threading.Thread]:
+    """The logger threads running in this process."""
+    return {thread for thread in threading.enumerate() if thread.name == "eventlog"}
+
+
+FIRST_USES: dict[str, Callable[[eventlog.SyncEventLogger], object]] = {
+    "log_event": lambda log: log.log_event("child", {"n": 1}),
+    "log_experiment": lambda log: log.log_experiment("child-experiment", 1),
+    "flush": lambda log: log.flush(timeout=5.0),
+    "stats": lambda log: log.stats,
+    "apply_remote_config": lambda log: log.apply_remote_config(
+        eventlog.RemoteConfig(max_export_batch_size=7), timeout=5.0
+    ),
+}
+
+
+@pytest.mark.parametrize("first_use", sorted(FIRST_USES))
+def test_in_a_forked_child_the_first_use_starts_the_childs_own_logger(
+    make_config: MakeConfig, first_use: str
+) -> None:
+    """After a fork no logger thread runs until the first use, which starts a new run."""
+    transport = CapturingTransport()
+    log = eventlog.start_event_logger(make_config(scheduled_delay=3600.0), transport=transport)
+    log.log_event("before_fork")  # queued in the parent: the parent's to deliver
+    fork_in_place()  # ends the parent's logger thread
+    before = logger_threads()
+    FIRST_USES[first_use](log)
+    assert len(logger_threads() - before) == 1
+    log.log_event("after_start")
+    assert log.flush(timeout=5.0) is True
+    stats = log.stats
+    log.close()
+    assert "before_fork" not in transport.event_names()
+    assert transport.event_names()[-1] == "after_start"
+    # The child's run counts only the child's events.
+    assert stats.emitted == len(transport.events())
+
+
+def test_in_a_forked_child_module_level_log_event_starts_the_first_logger(
+    make_config: MakeConfig,
+) -> None:
+    """eventlog.log_event in a child starts the first facade's logger, which stays the fallback."""
+    first, second = CapturingTransport(), CapturingTransport()
+    one = eventlog.start_event_logger(make_config(), transport=first)
+    two = eventlog.start_event_logger(make_config(), transport=second)
+    fork_in_place()
+    # The second starts first: its new logger takes its own place, after the first.
+    two.log_event("to_second")
+    current = eventlog.current_logger()  # starts the first one: the fallback
+    assert current is not None
+    current.log_event("to_first")
+    eventlog.log_event("to_first_too")
+    one.close()
+    eventlog.log_event("to_second_too")
+    two.close()
+    assert first.event_names() == ["to_first", "to_first_too"]
+    assert second.event_names() == ["to_second", "to_second_too"]
+
+
+def waiting_in(thread: threading.Thread, function: str) -> bool:
+    """Whether ``thread`` is inside ``function`` right now (blocked on a lock, say)."""
+    assert thread.ident is not None
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_in_a_forked_child_threads_that_use_it_at_once_start_one_logger(
+    make_config: MakeConfig,
+) -> None:
+    """Two threads waiting to start the child's logger: one starts it, both events go to it."""
+    transport = CapturingTransport()
+    log = eventlog.start_event_logger(make_config(), transport=transport)
+    fork_in_place()
+    before = logger_threads()
+    users = [
+        threading.Thread(target=log.log_event, args=("child_thread", {"n": n})) for n in range(2)
+    ]
+    with log._lock:  # both reach the start and wait there for the lock
+        for user in users:
+            user.start()
+        deadline = time.monotonic() + 5.0
+        while not all(waiting_in(user, "_restart") for user in users):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+    for user in users:
+        user.join(5.0)
+    assert len(logger_threads() - before) == 1
+    log.close()
+    assert transport.event_names() == ["child_thread", "child_thread"]
+    assert log.stats.emitted == 2
+
+
+def test_in_a_forked_child_a_logger_that_cannot_start_counts_and_never_raises(
+    make_config: MakeConfig, spool_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child's logger that fails to start: a WARNING, its events counted, flush refused."""
+    spool_dir.mkdir(mode=0o700)
+    log = eventlog.start_event_logger(make_config(strict=True), transport=CapturingTransport())
+    fork_in_place()
+    spool_dir.chmod(0o777)  # unsafe now: strict mode refuses to open a logger
+    log.log_event("lost")
+    log.log_experiment("lost-experiment", 1)
+    with pytest.raises(eventlog.ExporterShutdownError):
+        log.flush()
+    assert log.apply_remote_config(eventlog.RemoteConfig(max_export_batch_size=2)) is False
+    assert log.stats.dropped_after_shutdown == 2
+    assert eventlog.current_logger() is None
+    log.close()
+    [record] = [r for r in caplog.records if "could not start" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+
+
+def test_in_a_forked_child_close_before_any_use_starts_nothing(make_config: MakeConfig) -> None:
+    """Closing in a child a logger it never used starts no thread; later events are counted."""
+    transport = CapturingTransport()
+    log = eventlog.start_event_logger(make_config(), transport=transport)
+    fork_in_place()
+    before = logger_threads()
+    log.close()
+    assert logger_threads() - before == set()
+    log.log_event("late")
+    assert log.stats.dropped_after_shutdown == 1
+    assert eventlog.current_logger() is None
+    assert transport.requests == []
+
+
+def test_a_child_that_forks_before_any_use_passes_the_lazy_start_on(
+    make_config: MakeConfig,
+) -> None:
+    """A grandchild forked before the child used the logger starts its own at first use."""
+    transport = CapturingTransport()
+    log = eventlog.start_event_logger(make_config(), transport=transport)
+    fork_in_place()
+    fork_in_place()  # the child forks again: nothing of its own to abandon
+    eventlog.log_event("grandchild")
+    log.close()
+    assert transport.event_names() == ["grandchild"]
+
+
+def test_a_logger_closed_before_the_fork_stays_closed_in_the_child(
+    make_config: MakeConfig,
+) -> None:
+    """A facade closed in the parent is no stand-in in the child: its events are counted."""
+    log = eventlog.start_event_logger(make_config(), transport=CapturingTransport())
+    log.close()
+    fork_in_place()
+    before = logger_threads()
+    log.log_event("late")
+    assert logger_threads() - before == set()
+    assert log.stats.dropped_after_shutdown == 1
+    assert eventlog.current_logger() is None
+
+
+# -- close() racing the other calls, and at exit -----------------------------------------
+
+
+class ClosingPortal:
+    """The logger's portal, with a ``close()`` from another thread landing just before each call.
+
+    That is the window between a call's "is it closed?" check and its call
+    into the portal, which no test could otherwise hit on purpose.
+    """
+
+    def __init__(self, log: eventlog.SyncEventLogger) -> None:
+        assert log._run is not None
+        self._log = log
+        self._portal = log._run.portal
+
+    def start_task_soon(self, *args: Any) -> Future[Any]:
+        """Close the logger (its portal stops), then call the real portal."""
+        closer = threading.Thread(target=self._log.close)
+        closer.start()
+        closer.join(5.0)
+        return self._portal.start_task_soon(*args)
+
+
+@pytest.mark.parametrize("call", ["flush", "apply_remote_config"])
+def test_a_call_that_races_close_returns_false(make_config: MakeConfig, call: str) -> None:
+    """flush or apply_remote_config with close() landing first: False, not an error."""
+    transport = CapturingTransport()
+    log = eventlog.start_event_logger(make_config(), transport=transport)
+    log.log_event("queued")
+    assert log._run is not None
+    log._run.portal = cast("anyio.from_thread.BlockingPortal", ClosingPortal(log))
+    if call == "flush":
+        assert log.flush(timeout=5.0) is False
+    else:
+        assert log.apply_remote_config(eventlog.RemoteConfig(max_export_batch_size=2)) is False
+    # The close's drain delivered what was queued.
+    assert transport.event_names() == ["queued"]
+
+
+def test_close_removes_the_close_at_exit_hook(make_config: MakeConfig) -> None:
+    """close_at_exit=True: the exit hook holds the logger until close() removes the hook."""
+    log = eventlog.start_event_logger(
+        make_config(), transport=CapturingTransport(), close_at_exit=True
+    )
+    alive = weakref.ref(log)
+    log.close()
+    del log
+    gc.collect()
+    assert alive() is None  # no hook left to close it (again) at exit
