@@ -8,7 +8,6 @@ import sys
 from typing import Final, final
 
 from eventlog._clock import SystemClock
-from eventlog._events import ProcessInfo
 
 __all__ = [
     "CI_VARIABLES",
@@ -98,7 +97,7 @@ def _process_start_wall() -> float | None:
 
 @final
 class ProcessFacts:
-    """The ``process`` object of events: pid, uptime at emit, current RSS."""
+    """What the ``process`` object of events is built from: the start, the current RSS."""
 
     def __init__(self, *, opened_at: float) -> None:
         # Uptime is measured on the logger's clock, so that it agrees with event
@@ -116,9 +115,3 @@ class ProcessFacts:
                 return int(file.read().split()[1]) * self._page_size
         except (OSError, ValueError, IndexError):
             return None
-
-    def info(self, wall: float, rss: int | None) -> ProcessInfo:
-        """Facts for an event emitted at ``wall``, with the batch's RSS reading."""
-        return ProcessInfo(
-            pid=os.getpid(), uptime_s=round(max(wall - self.start, 0.0), 3), rss_bytes=rss
-        )
