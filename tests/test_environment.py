@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
+import time
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
-from eventlog._environment import CI_VARIABLES, detect_environment, detect_wsl_version
+from eventlog import _environment
+from eventlog._environment import (
+    CI_VARIABLES,
+    ProcessFacts,
+    detect_environment,
+    detect_wsl_version,
+)
 
 
 @pytest.mark.parametrize("variable", CI_VARIABLES)
@@ -62,3 +72,96 @@ def test_wsl_version_from_proc_version(proc_version: str, expected: str | None) 
 def test_ci_off_is_not_a_ci_run() -> None:
     """CI=off reads as false, like the other falsy spellings."""
     assert detect_environment(environ={"CI": "off"})["is_ci"] is False
+
+
+# -- /proc, faked: the files eventlog/_environment.py reads, from a directory of the test's --
+
+
+@pytest.fixture
+def fake_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory that stands for /proc in eventlog/_environment.py (only there)."""
+    root = tmp_path / "proc"
+    (root / "self").mkdir(parents=True)
+
+    def proc_open(path: str, *args: Any, **kwargs: Any) -> IO[Any]:
+        # The caller closes it (its own with block).
+        opened: IO[Any] = open(root / Path(path).relative_to("/proc"), *args, **kwargs)  # noqa: SIM115
+        return opened
+
+    # A module global shadows the builtin for that module's own calls only.
+    monkeypatch.setattr(_environment, "open", proc_open, raising=False)
+    return root
+
+
+def write_stat(proc: Path, *, btime: str | None, start_ticks: str) -> None:
+    """Fake /proc/stat (``btime``, no such line if None) and /proc/self/stat (``start_ticks``)."""
+    (proc / "stat").write_text("cpu  1 2 3 4\n" + ("" if btime is None else f"btime {btime}\n"))
+    # 22 fields; the comm field (2) has a space and a ")" of its own, as a process's name may.
+    fields = ["S", *map(str, range(4, 22)), start_ticks, "7", "8"]
+    (proc / "self" / "stat").write_text(f"42 (my (app)) {' '.join(fields)}\n")
+
+
+def test_without_a_readable_proc_version_there_is_no_wsl_version(fake_proc: Path) -> None:
+    """No /proc/version (a sandbox, a non-Linux system): not WSL, and no wsl_version."""
+    assert detect_wsl_version() is None
+    assert "wsl_version" not in detect_environment(environ={})
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only looked for on Linux")
+def test_under_wsl_the_environment_says_which_version(fake_proc: Path) -> None:
+    """A WSL 2 kernel's /proc/version gives the env object wsl_version "2"."""
+    (fake_proc / "version").write_text("Linux version 5.15.153.1-microsoft-standard-WSL2\n")
+    assert detect_environment(environ={})["wsl_version"] == "2"
+
+
+def test_the_process_start_places_uptime_on_the_loggers_clock(fake_proc: Path) -> None:
+    """Started 100 s before the logger opened at 1000.0: the start is 900.0 on its clock."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    started = int(time.time()) - 100
+    write_stat(fake_proc, btime=str(started - 50), start_ticks=str(50 * ticks))
+    facts = ProcessFacts(opened_at=1000.0)
+    assert facts.start == pytest.approx(900.0, abs=2.0)
+
+
+@pytest.mark.parametrize(
+    ("btime", "start_ticks"),
+    [
+        (None, "100"),  # no btime line
+        ("12x", "100"),  # btime not a number
+        ("1700000000", "1.5e3"),  # starttime not a number of ticks
+    ],
+    ids=["no-btime", "bad-btime", "bad-starttime"],
+)
+def test_an_unreadable_process_start_gives_uptime_from_the_open(
+    fake_proc: Path, btime: str | None, start_ticks: str
+) -> None:
+    """When the process start cannot be read, uptime counts from the logger's open."""
+    write_stat(fake_proc, btime=btime, start_ticks=start_ticks)
+    assert ProcessFacts(opened_at=1000.0).start == 1000.0
+
+
+def test_a_stat_line_cut_short_gives_uptime_from_the_open(fake_proc: Path) -> None:
+    """A /proc/self/stat without its 22nd field: uptime counts from the logger's open."""
+    write_stat(fake_proc, btime="1700000000", start_ticks="100")
+    (fake_proc / "self" / "stat").write_text("42 (app) S 1 2\n")
+    assert ProcessFacts(opened_at=1000.0).start == 1000.0
+
+
+def test_without_proc_there_is_no_start_and_no_rss(fake_proc: Path) -> None:
+    """No /proc files at all: uptime counts from the open and rss_bytes is None."""
+    facts = ProcessFacts(opened_at=1000.0)
+    assert facts.start == 1000.0
+    assert facts.rss_bytes() is None
+
+
+@pytest.mark.parametrize(
+    ("statm", "expected_pages"), [("100 25 3 4 0 5 0\n", 25), ("100\n", None), ("x y\n", None)]
+)
+def test_rss_is_the_second_field_of_statm_in_pages(
+    fake_proc: Path, statm: str, expected_pages: int | None
+) -> None:
+    """rss_bytes is statm's resident pages times the page size; None if statm is malformed."""
+    (fake_proc / "self" / "statm").write_text(statm)
+    rss = ProcessFacts(opened_at=0.0).rss_bytes()
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert rss == (None if expected_pages is None else expected_pages * page)
