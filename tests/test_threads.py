@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
+import anyio
 import anyio.to_thread
+import pytest
 import trio
 import trio.lowlevel
 import trio.testing
 
 import eventlog
+from eventlog._threads import LoopWaker
 from eventlog.testing import CapturingTransport
 
 if TYPE_CHECKING:
@@ -118,3 +122,35 @@ async def test_frozen_wall_clock_stamps_events_from_threads(
     [event] = transport.events()
     assert event.event_data.event_name == "from_thread"  # type: ignore[union-attr]
     assert event.event_data.client_timestamp == "1970-01-01T00:00:02.500Z"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_a_wake_up_from_a_thread_after_the_loop_ended_is_dropped_not_raised(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LoopWaker.call from another thread once its loop has ended: a DEBUG line, no error."""
+
+    async def make() -> LoopWaker:
+        return LoopWaker()
+
+    waker = anyio.run(make, backend=backend)
+    called: list[str] = []
+    caplog.set_level(logging.DEBUG, logger="eventlog")
+    thread = threading.Thread(target=waker.call, args=(lambda: called.append("late"),))
+    thread.start()
+    thread.join(5.0)
+    assert called == []
+    [record] = caplog.records
+    assert record.levelno == logging.DEBUG
+    assert record.getMessage().startswith("wake-up from a thread not delivered")
+
+
+def test_on_the_loops_own_thread_the_callback_runs_at_once() -> None:
+    """LoopWaker.call on the thread that made it runs the callback before returning."""
+    called: list[str] = []
+
+    async def main() -> None:
+        LoopWaker().call(lambda: called.append("now"))
+        assert called == ["now"]
+
+    trio.run(main)
