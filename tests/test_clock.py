@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING
+
+import anyio
 import pytest
 import trio
 import trio.lowlevel
@@ -9,6 +13,9 @@ import trio.testing
 
 from eventlog._clock import SystemClock, deadline_scope, sleep, wait_event_until, wall_time_function
 from eventlog.testing import FrozenWallClock
+
+if TYPE_CHECKING:
+    from eventlog._clock import Clock
 
 
 async def test_deadline_cancels_the_body(autojump_clock: trio.testing.MockClock) -> None:
@@ -30,10 +37,13 @@ async def test_body_that_finishes_in_time_is_not_cancelled(
     assert trio.current_time() == 1.0
 
 
-async def test_body_exception_comes_out_unwrapped(autojump_clock: trio.testing.MockClock) -> None:
-    """An exception raised in the body is not wrapped in an ExceptionGroup."""
+@pytest.mark.parametrize("clock", [SystemClock(), FrozenWallClock()], ids=["native", "watched"])
+async def test_body_exception_comes_out_unwrapped(
+    autojump_clock: trio.testing.MockClock, clock: Clock
+) -> None:
+    """An exception raised in the body is not wrapped in an ExceptionGroup, on any clock."""
     with pytest.raises(ValueError, match="inner"):
-        async with deadline_scope(SystemClock(), 5.0):
+        async with deadline_scope(clock, 5.0):
             raise ValueError("inner")
 
 
@@ -77,3 +87,18 @@ def test_system_clock_wall_time_is_the_builtin() -> None:
 
     assert wall_time_function(SystemClock()) is time.time
     assert abs(SystemClock().wall_time() - time.time()) < 5
+
+
+def test_frozen_wall_clock_on_asyncio_follows_the_loops_time() -> None:
+    """On asyncio, FrozenWallClock's wall time is its epoch plus the loop's own time."""
+
+    async def main() -> tuple[float, float, float]:
+        clock = FrozenWallClock(epoch=1000.0)
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        wall = clock.wall_time()
+        return before, wall, loop.time()
+
+    before, wall, after = anyio.run(main, backend="asyncio")
+    assert before <= wall - 1000.0 + 1e-6
+    assert wall - 1000.0 <= after + 1e-6
