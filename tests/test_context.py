@@ -313,3 +313,17 @@ def test_event_context_is_validated_at_construction(kwargs: dict[str, Any], fiel
     with pytest.raises(eventlog.ConfigError) as info:
         eventlog.EventContext(**kwargs)
     assert info.value.field == field
+
+
+class Ratio(float):
+    """A float subclass, as numpy's float64 is."""
+
+
+def test_a_float_subclass_in_app_becomes_a_plain_float() -> None:
+    """EventContext stores a float subclass as a float, and refuses a non-finite one."""
+    context = eventlog.EventContext(app={"ratio": Ratio(0.5)})
+    assert context.app == {"ratio": 0.5}
+    assert type(context.app["ratio"]) is float
+    with pytest.raises(eventlog.ConfigError) as info:
+        eventlog.EventContext(app={"ratio": Ratio("inf")})
+    assert info.value.field == "context.app"
