@@ -1,0 +1,50 @@
+"""open_collector: the application served by hypercorn on a loopback port (docs/collector.md).
+
+One real socket per test and no waiting on the clock: a start, a request or
+two, a stop, each in milliseconds. What runs in real time is in
+``tests/integration/test_collector.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+import socket
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from eventlog.collector import Faults, open_collector
+from tests.collector_support import BATCH, batch, internal
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+async def test_a_collector_serves_on_a_free_loopback_port(tmp_path: Path) -> None:
+    """It stores a POSTed batch; url, faults, stats, count and event_ids describe it."""
+    faults = Faults(require_token="sekret")
+    async with open_collector(db=str(tmp_path / "c.sqlite"), faults=faults) as collector:
+        assert collector.url.startswith("http://127.0.0.1:")
+        assert collector.faults is faults
+        headers = {"authorization": "Bearer sekret"}
+        async with httpx.AsyncClient(base_url=collector.url, headers=headers) as http:
+            response = await http.post(BATCH, content=batch(internal("a"), internal("b")))
+            assert response.json() == {"accepted": 2, "stored": 2, "duplicates": 0}
+        assert (collector.stats.received, collector.stats.stored) == (2, 2)
+        assert await collector.count() == 2
+        assert await collector.event_ids() == {"a", "b"}
+    assert (tmp_path / "c.sqlite").exists()
+
+
+async def test_a_port_in_use_raises_oserror_and_leaves_no_socket_open(tmp_path: Path) -> None:
+    """open_collector raises the bind's OSError itself (no group), its socket closed."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="Address already in use"):
+            async with open_collector(port=port, db=str(tmp_path / "c.sqlite")):
+                pytest.fail("the collector started on a port in use")
+    # An unclosed socket would warn when collected, and warnings are errors here.
+    gc.collect()
