@@ -134,7 +134,15 @@ def test_collector_on_a_port_in_use_says_so_in_one_line(
     )
 
 
-@pytest.mark.parametrize("host", ["203.0.113.1", "no.such.host.invalid"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "203.0.113.1",
+        "no.such.host.invalid",
+        # A name IDNA cannot encode fails before any lookup.
+        pytest.param("\N{SNOWMAN}" * 64, id="label-over-63-characters"),
+    ],
+)
 def test_collector_on_an_unbindable_host_says_so_in_one_line(
     host: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -48,3 +48,11 @@ async def test_a_port_in_use_raises_oserror_and_leaves_no_socket_open(tmp_path: 
                 pytest.fail("the collector started on a port in use")
     # An unclosed socket would warn when collected, and warnings are errors here.
     gc.collect()
+
+
+async def test_a_host_name_idna_cannot_encode_raises_oserror() -> None:
+    """A label over 63 characters is a name that does not resolve: OSError, as documented."""
+    with pytest.raises(OSError, match="host name"):
+        async with open_collector(host="\N{SNOWMAN}" * 64):
+            pytest.fail("the collector started on a host name that cannot resolve")
+    gc.collect()
