@@ -22,6 +22,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ import pytest
 import trio
 
 import eventlog
+from eventlog._cli._demo import run_demo as run_demo_in_process
 from eventlog._config import DEFAULT_MAX_CONCURRENT_EXPORTS
 from eventlog.collector import Collector, Faults, open_collector
 from tests.collector_support import (
@@ -529,6 +531,24 @@ def test_demo_without_outage_single_session() -> None:
     assert time.monotonic() - started < 15
     assert (table_value(done.stdout, "emitted"), table_value(done.stdout, "lost")) == (300, 0)
     assert "OK: every event was delivered" in done.stdout
+
+
+def test_demo_on_an_80_column_terminal_fits_it_and_leaves_nothing_behind(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """In process, on a terminal: a live table within 80 columns, nothing lost, no files left."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich takes the output for a terminal
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert run_demo_in_process(events=60, outage=0.5, sessions=2, keep=False) == 0
+    out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", capsys.readouterr().out)
+    lines = re.split(r"[\r\n]", out)
+    assert all(len(line) <= 80 for line in lines), out
+    assert any(line.split()[:2] == ["session-1-restart", "done"] for line in lines), out
+    assert (table_value(out, "emitted"), table_value(out, "lost")) == (60, 0)
+    assert lines[-2] == "OK: every event was delivered"
+    assert list(tmp_path.iterdir()) == []
 
 
 def read_line(stream: IO[bytes], timeout: float) -> str:
