@@ -1045,6 +1045,20 @@ def test_a_table_too_wide_moves_its_tokens_to_lines_of_their_own() -> None:
     ]
 
 
+def test_only_tokens_leave_a_row_too_wide_even_for_a_terminal_too_narrow() -> None:
+    """A column that is no token stays in the row, past the width if it must; tokens move."""
+    columns = [Column("n", numeric=True), Column("log", token=True), Column("state")]
+    rows = [("1", "l" * 40, "locked")]
+    expected = [
+        ("n  state", True),
+        ("    log", True),
+        ("1  locked", False),
+        ("    " + "l" * 40, False),
+    ]
+    assert table_lines(columns, rows, 20) == expected
+    assert table_lines(columns, rows, 5) == expected
+
+
 class TTY(io.StringIO):
     """A stdout that claims to be a terminal: rich renders to it."""
 
