@@ -333,6 +333,8 @@ class ClosedPipe(io.StringIO):
         raise BrokenPipeError(32, "Broken pipe")
 
 
+# It serves on a real socket (docs/contributing.md).
+@pytest.mark.integration
 def test_collector_serves_until_ctrl_c_then_exits_0(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -349,6 +351,8 @@ def test_collector_serves_until_ctrl_c_then_exits_0(
     assert capsys.readouterr().err == "eventlog collector stopped\n"
 
 
+# It serves on a real socket (docs/contributing.md).
+@pytest.mark.integration
 def test_collector_failing_otherwise_than_by_ctrl_c_is_no_clean_stop(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

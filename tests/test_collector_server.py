@@ -1,8 +1,8 @@
-"""open_collector: the application served by hypercorn on a loopback port (docs/collector.md).
+"""open_collector and the Collector it yields (docs/collector.md).
 
-One real socket per test and no waiting on the clock: a start, a request or
-two, a stop, each in milliseconds. What runs in real time is in
-``tests/integration/test_collector.py``.
+The fast tests open no server: a Collector over an application, and the
+errors open_collector raises before it serves. Serving on a loopback port
+opens a real socket: that test is marked integration (docs/contributing.md).
 """
 
 from __future__ import annotations
@@ -14,13 +14,29 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from eventlog.collector import Faults, open_collector
+from eventlog.collector import Collector, CollectorApp, Faults, Store, open_collector
 from tests.collector_support import BATCH, batch, internal
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
+async def test_a_collector_describes_its_application() -> None:
+    """faults and stats are the application's; count and event_ids read its store."""
+    faults = Faults(latency=0.5)
+    store = Store(":memory:")
+    app = CollectorApp(store, faults=faults)
+    collector = Collector("http://127.0.0.1:8787", app)
+    store.insert([("a", "InternalEvent", "clicked", None, None, 1.0, b"{}")])
+    app.stats.stored = 1
+    assert collector.faults is faults
+    assert collector.stats is app.stats
+    assert await collector.count() == 1
+    assert await collector.event_ids() == {"a"}
+    store.close()
+
+
+@pytest.mark.integration
 async def test_a_collector_serves_on_a_free_loopback_port(tmp_path: Path) -> None:
     """It stores a POSTed batch; url, faults, stats, count and event_ids describe it."""
     faults = Faults(require_token="sekret")

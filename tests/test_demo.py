@@ -139,6 +139,8 @@ def test_the_demo_logs_even_where_do_not_track_is_set(
     collector.app.store.close()
 
 
+# The SDK and the collector over a real socket (docs/contributing.md).
+@pytest.mark.integration
 async def test_a_session_closed_early_delivers_its_events_on_close(tmp_path: Path) -> None:
     """A session with no time to settle logs its share and closes: "closed", all delivered."""
     async with open_collector() as collector:
