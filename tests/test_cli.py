@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
+import io
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -14,11 +18,22 @@ from typing import TYPE_CHECKING
 import pytest
 
 import eventlog
-from eventlog._cli import build_parser, main
+from eventlog._cli import _demo, build_parser, main
+from eventlog._cli import _spool as cli_spool
 from eventlog._cli._errors import is_interrupt
+from eventlog._cli._types import (
+    fault_seconds,
+    non_negative_seconds,
+    port,
+    positive_int,
+    positive_seconds,
+    rate,
+    service_name,
+    status,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "eventlog" / "_cli"
@@ -52,6 +67,60 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         build_parser().parse_args(argv)
     assert info.value.code == 2
     assert "usage: eventlog" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "value"),
+    [
+        (non_negative_seconds, "0", 0.0),
+        (non_negative_seconds, "2.5", 2.5),
+        (positive_seconds, "0.1", 0.1),
+        (fault_seconds, "0", 0.0),
+        (fault_seconds, "86400", 86_400.0),
+        (port, "0", 0),
+        (port, "65535", 65_535),
+        (rate, "0", 0.0),
+        (rate, "1", 1.0),
+        (positive_int, "1", 1),
+        (status, "400", 400),
+        (status, "599", 599),
+        (service_name, "my-app_2.0", "my-app_2.0"),
+    ],
+)
+def test_option_values_in_range_are_taken(
+    parse: Callable[[str], object], text: str, value: object
+) -> None:
+    """Each option type turns a valid text into its value, both ends of a range included."""
+    assert parse(text) == value
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "reason"),
+    [
+        (non_negative_seconds, "soon", "'soon' is not a number"),
+        (non_negative_seconds, "-1", "'-1' is not a finite number >= 0"),
+        (non_negative_seconds, "inf", "'inf' is not a finite number >= 0"),
+        (positive_seconds, "0", "'0' must be a positive number of seconds"),
+        (positive_seconds, "nan", "'nan' must be a positive number of seconds"),
+        (fault_seconds, "86400.5", "'86400.5' is not a number of seconds from 0 to 86400"),
+        (port, "http", "'http' is not an integer"),
+        (port, "65536", "'65536' is not a port (0 to 65535)"),
+        (rate, "half", "'half' is not a number"),
+        (rate, "nan", "'nan' is not a probability in [0, 1]"),
+        (positive_int, "1.5", "'1.5' is not an integer"),
+        (positive_int, "0", "'0' must be at least 1"),
+        (status, "5xx", "'5xx' is not an integer"),
+        (status, "200", "'200' is not a 4xx or 5xx status"),
+        (service_name, "my app", "'my app' must match [A-Za-z0-9._-]{1,128}"),
+    ],
+)
+def test_option_values_out_of_range_are_refused_with_the_reason(
+    parse: Callable[[str], object], text: str, reason: str
+) -> None:
+    """Each option type refuses a bad text with an ArgumentTypeError that says why."""
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse(text)
+    assert str(info.value) == reason
 
 
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,6 +163,82 @@ def test_main_runs_a_command_and_exits_with_its_status(
     assert "nothing spooled" in " ".join(capsys.readouterr().out.split())
 
 
+def test_demo_runs_with_the_options_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``eventlog demo`` passes its options to the demo and exits with the demo's status."""
+    calls: list[dict[str, object]] = []
+
+    def run_demo(**options: object) -> int:
+        calls.append(options)
+        return 1
+
+    monkeypatch.setattr(_demo, "run_demo", run_demo)
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--events", "20", "--outage", "0.5", "--sessions", "2", "--keep"])
+    assert info.value.code == 1
+    assert calls == [{"events": 20, "outage": 0.5, "sessions": 2, "keep": True}]
+
+
+@pytest.mark.parametrize(
+    "interrupt",
+    [
+        pytest.param(KeyboardInterrupt(), id="bare"),
+        pytest.param(BaseExceptionGroup("g", [KeyboardInterrupt()]), id="in-a-group"),
+    ],
+)
+def test_ctrl_c_in_a_command_exits_130(
+    monkeypatch: pytest.MonkeyPatch, interrupt: BaseException
+) -> None:
+    """Ctrl-C, bare or in trio's exception group, ends a command with status 130, no traceback."""
+
+    def run_demo(**options: object) -> int:
+        raise interrupt
+
+    monkeypatch.setattr(_demo, "run_demo", run_demo)
+    with pytest.raises(SystemExit) as info:
+        main(["demo"])
+    assert info.value.code == 130
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(BaseExceptionGroup("g", [KeyboardInterrupt(), ValueError()]), id="group"),
+        pytest.param(ModuleNotFoundError("no yaml", name="yaml"), id="other-module"),
+    ],
+)
+def test_a_command_failing_otherwise_is_not_hidden(
+    monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    """A group that is not all Ctrl-C, a missing module other than an extra's: raised as is."""
+
+    def run_demo(**options: object) -> int:
+        raise error
+
+    monkeypatch.setattr(_demo, "run_demo", run_demo)
+    with pytest.raises(type(error)):
+        main(["demo"])
+
+
+def test_a_spool_command_missing_rich_is_a_bug_not_a_missing_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spool commands need no extra: a ModuleNotFoundError there propagates, no hint."""
+
+    def scan(directory: str) -> list[object]:
+        raise ModuleNotFoundError("No module named 'rich'", name="rich")
+
+    monkeypatch.setattr(cli_spool, "scan", scan)
+    with pytest.raises(ModuleNotFoundError):
+        main(["spool", "ls", "--dir", str(tmp_path)])
+
+
+def test_importing_eventlog_main_runs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m eventlog`` runs the CLI; importing ``eventlog.__main__`` does not."""
+    module = importlib.import_module("eventlog.__main__")
+    assert module.main is main
+    assert capsys.readouterr() == ("", "")
+
+
 def test_collector_fault_seconds_go_up_to_a_day() -> None:
     """--outage, --retry-after and --latency accept 0 to 86400 seconds, both ends included."""
     args = build_parser().parse_args(
@@ -134,7 +279,15 @@ def test_collector_on_a_port_in_use_says_so_in_one_line(
     )
 
 
-@pytest.mark.parametrize("host", ["203.0.113.1", "no.such.host.invalid"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "203.0.113.1",
+        "no.such.host.invalid",
+        # A name IDNA cannot encode fails before any lookup.
+        pytest.param("\N{SNOWMAN}" * 64, id="label-over-63-characters"),
+    ],
+)
 def test_collector_on_an_unbindable_host_says_so_in_one_line(
     host: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -159,6 +312,55 @@ def test_collector_with_an_unusable_db_says_so_in_one_line(
         line = _cannot_start(["--port", "0", "--db", str(db)], capsys)
         assert line == f"eventlog collector: --db {db}: {reason}"
     assert regular.read_text() == "not a database, and not a directory either\n"
+
+
+class PressCtrlC(io.StringIO):
+    """Standard output that presses Ctrl-C (SIGINT) once the collector has said it serves."""
+
+    def write(self, text: str) -> int:
+        """Keep ``text``; on the collector's announcement, send SIGINT to this process."""
+        written = super().write(text)
+        if "\n" in text and "Ctrl-C stops it" in self.getvalue():
+            signal.raise_signal(signal.SIGINT)
+        return written
+
+
+class ClosedPipe(io.StringIO):
+    """Standard output whose reader has gone, as in ``eventlog collector | head -0``."""
+
+    def write(self, text: str) -> int:
+        """Fail as a write to a closed pipe does."""
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+# It serves on a real socket (docs/contributing.md).
+@pytest.mark.integration
+def test_collector_serves_until_ctrl_c_then_exits_0(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It announces its URL on stdout; Ctrl-C is a clean stop: one line on stderr, exit 0."""
+    out = PressCtrlC()
+    monkeypatch.setattr(sys, "stdout", out)
+    with pytest.raises(SystemExit) as info:
+        main(["collector", "--port", "0", "--db", ":memory:"])
+    assert info.value.code == 0
+    assert re.fullmatch(
+        r"eventlog collector on http://127\.0\.0\.1:\d+ \(database :memory:\); Ctrl-C stops it\n",
+        out.getvalue(),
+    )
+    assert capsys.readouterr().err == "eventlog collector stopped\n"
+
+
+# It serves on a real socket (docs/contributing.md).
+@pytest.mark.integration
+def test_collector_failing_otherwise_than_by_ctrl_c_is_no_clean_stop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An error other than Ctrl-C propagates (a traceback, exit 1), never "stopped"."""
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    with pytest.RaisesGroup(BrokenPipeError):
+        main(["collector", "--port", "0", "--db", ":memory:"])
+    assert "stopped" not in capsys.readouterr().err
 
 
 # -- the package's layout ----------------------------------------------------------

@@ -45,6 +45,9 @@ from eventlog._spool._admin import (
     scan,
     spool_directory,
 )
+from eventlog._spool._admin import (
+    delete_log as admin_delete_log,
+)
 from eventlog._spool._format import (
     encode_journal_line,
     encode_record_line,
@@ -1042,6 +1045,20 @@ def test_a_table_too_wide_moves_its_tokens_to_lines_of_their_own() -> None:
     ]
 
 
+def test_only_tokens_leave_a_row_too_wide_even_for_a_terminal_too_narrow() -> None:
+    """A column that is no token stays in the row, past the width if it must; tokens move."""
+    columns = [Column("n", numeric=True), Column("log", token=True), Column("state")]
+    rows = [("1", "l" * 40, "locked")]
+    expected = [
+        ("n  state", True),
+        ("    log", True),
+        ("1  locked", False),
+        ("    " + "l" * 40, False),
+    ]
+    assert table_lines(columns, rows, 20) == expected
+    assert table_lines(columns, rows, 5) == expected
+
+
 class TTY(io.StringIO):
     """A stdout that claims to be a terminal: rich renders to it."""
 
@@ -1226,3 +1243,145 @@ def test_the_spool_commands_run_without_rich_and_trio(prepared: Prepared) -> Non
     assert "Delivered 5 of 5 events; 0 still on disk; 0 dropped; 1 corrupt line discarded." in out
     assert "No spool logs in" in out  # purge: the replay left nothing
     assert sorted(p.name for p in prepared.dir.iterdir()) == ["notes.txt"]
+
+
+# -- what the commands cannot do, and say --------------------------------------------
+
+
+def damage(prepared: Prepared) -> Path:
+    """A fourth log, one of whose segments is a directory: a log that cannot be read."""
+    log = plant_log(prepared.dir, "sess-d", "damaged", {})
+    (log / segment_name(1)).mkdir()
+    return log
+
+
+def test_a_log_that_cannot_be_read_fails_ls_replay_and_purge_with_a_reason(
+    prepared: Prepared, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ls, replay and purge: an error line naming the directory or the log, exit 1."""
+    log = damage(prepared)
+    where = ["--dir", str(prepared.dir)]
+    assert run_cli(["spool", "ls", *where]) == 1
+    assert f"cannot list {prepared.dir}: [Errno 21] Is a directory" in capsys.readouterr().err
+    assert run_cli(["spool", "replay", *where, "--base-url", unused_loopback_url(), "--yes"]) == 1
+    assert f"cannot list {prepared.dir}" in capsys.readouterr().err
+    assert run_cli(["spool", "purge", *where, "--yes"]) == 1
+    assert f"cannot list {prepared.dir}" in capsys.readouterr().err
+    assert prepared.a.exists()
+    # Named, the logs that can be read are still deleted.
+    assert run_cli(["spool", "purge", *where, "--yes", log.name, prepared.a.name]) == 1
+    assert f"cannot read {log}: Is a directory" in capsys.readouterr().err
+    assert (log.exists(), prepared.a.exists()) == (True, False)
+
+
+def test_replay_on_a_terminal_answered_no_sends_nothing(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a terminal, an answer other than yes: "Nothing sent.", exit 1, the logs as they were."""
+    monkeypatch.setattr(sys, "stdin", FakeTTY("n\n"))
+    url = unused_loopback_url()
+    assert run_cli(["spool", "replay", "--dir", str(prepared.dir), "--base-url", url]) == 1
+    out = capsys.readouterr().out
+    assert f"Deliver 5 events from 2 logs to {url}? [y/N]" in out
+    assert out.endswith("? [y/N] Nothing sent.\n")  # the answer typed is not echoed here
+    assert ids_on_disk(prepared.dir) == prepared.ids
+
+
+def replaying(
+    monkeypatch: pytest.MonkeyPatch, outcome: ReplayResult | BaseException
+) -> list[tuple[str, str, float]]:
+    """Make the replay command's replay return or raise ``outcome``; its calls' arguments."""
+    calls: list[tuple[str, str, float]] = []
+
+    async def replay(directory: str, base_url: str, seconds: float, **_: object) -> ReplayResult:
+        calls.append((directory, base_url, seconds))
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(cli_spool, "replay_spool", replay)
+    return calls
+
+
+def test_replay_reports_what_it_left_skipped_dropped_and_timed_out(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A partial replay: a line per log skipped, every count in the summary, the timeout; exit 1."""
+    skipped = str(prepared.dir / "spool-v2.sess-c.live")
+    result = ReplayResult(
+        total=5,
+        delivered=2,
+        dropped=1,
+        on_disk=2,
+        corrupt_lines=1,
+        export_failures=3,
+        logs=(str(prepared.a), str(prepared.b)),
+        skipped=(skipped,),
+        timed_out=True,
+    )
+    calls = replaying(monkeypatch, result)
+    url = unused_loopback_url()
+    argv = ["spool", "replay", "--dir", str(prepared.dir), "--base-url", url, "--timeout", "7.5"]
+    assert run_cli(argv) == 1
+    assert calls == [(str(prepared.dir), url, 7.5)]
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[-2:] == [
+        "skipped (locked by a live logger): spool-v2.sess-c.live",
+        "Delivered 2 of 5 events; 2 still on disk; 1 dropped; 1 corrupt line discarded; "
+        "3 failed POSTs.",
+    ]
+    assert captured.err == "Timed out after 7.5s; run it again once the server is up.\n"
+
+
+@pytest.mark.parametrize(
+    "interrupt",
+    [
+        pytest.param(KeyboardInterrupt(), id="bare"),
+        pytest.param(BaseExceptionGroup("g", [KeyboardInterrupt()]), id="in-a-group"),
+    ],
+)
+def test_ctrl_c_during_a_replay_exits_130_and_says_the_events_stay(
+    prepared: Prepared,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    interrupt: BaseException,
+) -> None:
+    """Ctrl-C while replaying: one line saying nothing undelivered is lost, exit 130."""
+    replaying(monkeypatch, interrupt)
+    url = unused_loopback_url()
+    argv = ["spool", "replay", "--dir", str(prepared.dir), "--base-url", url, "--yes"]
+    assert run_cli(argv) == 130
+    assert capsys.readouterr().err == "Interrupted: undelivered events stay on disk.\n"
+
+
+def test_replay_failing_on_the_disk_says_so_and_anything_else_propagates(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An OSError during the replay is one line and exit 1; another error is not hidden."""
+    argv = ["spool", "replay", "--dir", str(prepared.dir), "--base-url", unused_loopback_url()]
+    replaying(monkeypatch, PermissionError(13, "Permission denied"))
+    assert run_cli([*argv, "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read {prepared.dir}: [Errno 13] Permission denied" in err
+    replaying(monkeypatch, ValueError("a bug"))
+    with pytest.raises(ValueError, match="a bug"):
+        run_cli([*argv, "--yes"])
+
+
+def test_purge_reports_a_log_gone_before_its_turn(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log drained and deleted by a logger after the listing: "skipped", the others deleted."""
+
+    def delete_log(path: str) -> tuple[str, str]:
+        if path == str(prepared.a):
+            shutil.rmtree(path)  # its logger's takeover drained it meanwhile
+        return admin_delete_log(path)
+
+    monkeypatch.setattr(cli_spool, "delete_log", delete_log)
+    argv = ["spool", "purge", "--dir", str(prepared.dir), "--yes", prepared.a.name]
+    assert run_cli([*argv, prepared.b.name]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert f"skipped {prepared.a.name}: no such file" in out
+    assert f"deleted {prepared.b.name} (2 events)" in out
+    assert out[-1] == "Deleted 1 log (2 events)."

@@ -60,6 +60,13 @@ def _bind(host: str, port: int) -> socket.socket:
     Bound here rather than by hypercorn, which leaves its socket unclosed when
     ``bind`` fails, and raises the error wrapped in two exception groups.
     """
+    if not host.isascii():
+        # ``bind`` would raise a TypeError for a name IDNA cannot encode (a label
+        # over 63 characters): a name that cannot resolve, an OSError like the others.
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:
+            raise OSError(f"not a valid host name: {exc}") from None
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
