@@ -662,6 +662,22 @@ async def test_flush_returns_after_export_and_never_raises_on_failure(
         assert trio.current_time() == 0.0
 
 
+@pytest.mark.parametrize("write_ahead", [False, True], ids=["live", "write-ahead"])
+@pytest.mark.parametrize("count", [180, 300])
+async def test_flush_waits_for_a_chunk_still_being_encoded(
+    count: int, write_ahead: bool, make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Chunks are encoded a slice at a time: flush returns only once every event is exported."""
+    transport = CapturingTransport()
+    config = make_config(max_export_batch_size=100, write_ahead=write_ahead)
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(count):
+            log.log_event(f"e{i}")
+        await log.flush()
+        assert log.stats.exported == count
+        assert len(transport.events()) == count
+
+
 # -- drain interplay ---------------------------------------------------------------
 
 
