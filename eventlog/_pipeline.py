@@ -161,6 +161,10 @@ class Pipeline:
         # first event's position (flush() waits for those below its target).
         self._in_flight = 0
         self._unsettled: dict[int, int] = {}
+        # The first positions of events taken off the queue and not handed on
+        # yet (being encoded, or committed in write-ahead mode): neither queued
+        # nor unsettled, flush() must wait for them all the same.
+        self._taking: list[int] = []
         self._drains_in_flight = 0
         self._next_drain = 0.0
         # Set when a drain chunk took a slot that a due live chunk wanted: the
@@ -475,16 +479,20 @@ class Pipeline:
         first = self.taken
         self.taken += len(raws)
         payloads: list[bytes] = []
-        for offset in range(0, len(raws), _ENCODE_STEP):
-            if offset:
-                try:
-                    await anyio.lowlevel.checkpoint()
-                except BaseException:
-                    self._rescue(payloads, raws[offset:], first)
-                    raise
-            payloads += transformer.encode_chunk(
-                raws[offset : offset + _ENCODE_STEP], first + offset, self._count_invalid
-            )
+        self._taking.append(first)
+        try:
+            for offset in range(0, len(raws), _ENCODE_STEP):
+                if offset:
+                    try:
+                        await anyio.lowlevel.checkpoint()
+                    except BaseException:
+                        self._rescue(payloads, raws[offset:], first)
+                        raise
+                payloads += transformer.encode_chunk(
+                    raws[offset : offset + _ENCODE_STEP], first + offset, self._count_invalid
+                )
+        finally:
+            self._taking.remove(first)
         return payloads
 
     def _rescue(self, payloads: list[bytes], rest: list[RawEvent], first: int) -> None:
@@ -561,19 +569,24 @@ class Pipeline:
     async def _commit(self) -> None:
         """Write-ahead: encode the queue and put it on disk (one write, one fsync)."""
         records: list[Record] = []
-        while self.queue:
-            first = self.taken
-            # The position of a sub-chunk's first event stands for each of its
-            # records: flush() waits for the lowest, which is never too early.
-            records += [Record(p, sequence=first) for p in await self._take_chunk()]
-            if self.queue:
-                await anyio.lowlevel.checkpoint()  # a long queue: a chunk of CPU at a time
-        if not records:
-            return
-        # On disk (fsync'd) before any of them is posted; should the disk
-        # refuse them, they are posted all the same, from memory.
-        await self._spool.commit(records)
-        self._fresh.extend(records)
+        start = self.taken
+        self._taking.append(start)
+        try:
+            while self.queue:
+                first = self.taken
+                # The position of a sub-chunk's first event stands for each of its
+                # records: flush() waits for the lowest, which is never too early.
+                records += [Record(p, sequence=first) for p in await self._take_chunk()]
+                if self.queue:
+                    await anyio.lowlevel.checkpoint()  # a long queue: a chunk of CPU at a time
+            if not records:
+                return
+            # On disk (fsync'd) before any of them is posted; should the disk
+            # refuse them, they are posted all the same, from memory.
+            await self._spool.commit(records)
+            self._fresh.extend(records)
+        finally:
+            self._taking.remove(start)
         logger.debug("committed %d events to the spool", len(records))
 
     def _notify_progress(self) -> None:
@@ -585,6 +598,8 @@ class Pipeline:
         below = self._fresh[0].sequence if self._fresh else self.taken
         if self._unsettled:
             below = min(below, min(self._unsettled))
+        if self._taking:
+            below = min(below, min(self._taking))
         return below
 
     def _settle(self, chunk: _Chunk, report: ExportReport) -> None:

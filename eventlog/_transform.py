@@ -564,7 +564,9 @@ class Transformer:
         if extra is not None and extra.__class__ is not float:
             if isinstance(extra, ExperimentRequest):
                 return self._encode_experiment(extra, wall, sequence)
-            if isinstance(extra, InvalidEventError):
+            # Never false: a sample rate is a plain float (the sampling config
+            # is stored as float()), so the extra here is one of these two.
+            if isinstance(extra, InvalidEventError):  # pragma: no branch
                 raise extra
         name_json = self._names.get(name)
         if name_json is None:

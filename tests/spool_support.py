@@ -300,10 +300,6 @@ class CountingOps(FileOps):
         self._tick("stat")
         return super().stat(path)
 
-    def rename(self, source: str, target: str) -> None:
-        self._tick("rename")
-        super().rename(source, target)
-
     def unlink(self, path: str) -> None:
         self._tick(f"unlink:{_kind(path)}")
         super().unlink(path)

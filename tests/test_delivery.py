@@ -662,6 +662,22 @@ async def test_flush_returns_after_export_and_never_raises_on_failure(
         assert trio.current_time() == 0.0
 
 
+@pytest.mark.parametrize("write_ahead", [False, True], ids=["live", "write-ahead"])
+@pytest.mark.parametrize("count", [180, 300])
+async def test_flush_waits_for_a_chunk_still_being_encoded(
+    count: int, write_ahead: bool, make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Chunks are encoded a slice at a time: flush returns only once every event is exported."""
+    transport = CapturingTransport()
+    config = make_config(max_export_batch_size=100, write_ahead=write_ahead)
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(count):
+            log.log_event(f"e{i}")
+        await log.flush()
+        assert log.stats.exported == count
+        assert len(transport.events()) == count
+
+
 # -- drain interplay ---------------------------------------------------------------
 
 
@@ -740,3 +756,40 @@ async def test_ten_minute_outage_with_default_max_attempts_drops_exactly_the_exh
     assert stats.dropped_max_attempts == len(exhausted)
     assert len(delivered) == len(transport.event_ids()) == 120 - len(exhausted)
     assert stats.exported + stats.dropped_max_attempts == stats.emitted == 120
+
+
+# -- chunks with nothing valid in them ---------------------------------------------
+
+
+async def test_a_chunk_of_only_invalid_events_is_counted_and_never_posted(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Every event invalid: flush returns at once, each counted in dropped_invalid, no POST."""
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+        for _ in range(3):
+            log.log_event("")
+        await log.flush()
+        assert trio.current_time() == 0.0
+        stats = log.stats
+    assert (stats.emitted, stats.dropped_invalid, stats.exported) == (3, 3, 0)
+    assert transport.requests == []
+
+
+async def test_invalid_events_logged_during_a_backoff_are_counted_not_spooled(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """During a backoff the live lane spools its chunks; one with nothing valid spools nothing."""
+    transport = CapturingTransport()
+    transport.fail_next(1)
+    async with eventlog.open_event_logger(make_config(), transport=transport) as log:
+        log.log_event("a")
+        await log.flush()  # fails: a backoff is pending
+        log.log_event("")
+        await log.flush()
+        stats = log.stats
+        assert (stats.spooled, stats.dropped_invalid) == (1, 1)
+        assert len(transport.requests) == 1
+        await trio.sleep(10)
+    assert transport.event_names() == ["a"]
+    assert log.stats.exported == 1

@@ -9,9 +9,11 @@ enrichment, never its events.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import math
 import os
+import random
 import types
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 
 import eventlog
 from eventlog._environment import ProcessFacts
-from eventlog._transform import Transformer
+from eventlog._transform import Transformer, check_metadata
 from eventlog.testing import CapturingTransport
 from tests.helpers import decode_metadata, internal
 
@@ -262,8 +264,15 @@ def test_strict_mode_accepts_exactly_what_the_batch_builder_delivers(
 
 @pytest.mark.parametrize(
     "attributes",
-    [{"a": math.nan}, {"a": [1.0, math.inf]}, {"a": {"b": -math.inf}}, {"a": "\udcff"}],
-    ids=["nan", "inf-in-list", "nested-minus-inf", "lone-surrogate"],
+    [
+        {"a": math.nan},
+        {"a": [1.0, math.inf]},
+        {"a": {"b": -math.inf}},
+        {"a": "\udcff"},
+        {"a": {1: "one"}},
+        {"a": json.loads("[" * 40 + "]" * 40)},
+    ],
+    ids=["nan", "inf-in-list", "nested-minus-inf", "lone-surrogate", "int-key", "too-deep"],
 )
 async def test_experiment_attributes_json_cannot_carry_are_invalid(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock, attributes: dict[str, Any]
@@ -417,3 +426,86 @@ async def test_the_debug_line_of_a_dropped_event_shows_at_most_100_characters_of
     assert "n" * 101 not in line
     assert "mm" not in line
     assert len(line) < 400
+
+
+async def test_experiment_attributes_with_lists_and_nested_objects_are_sent_as_json(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Lists, tuples and nested mappings of finite values pass the JSON check unchanged."""
+    transport = CapturingTransport()
+    attributes = {"tags": ["a", "b"], "pair": (1, 2.5), "nested": {"ok": [True, None]}}
+    async with eventlog.open_event_logger(make_config(strict=True), transport=transport) as log:
+        log.log_experiment("exp", 1, user_attributes=attributes)
+        await log.flush()
+    [event] = transport.events()
+    assert isinstance(event, eventlog.testing.ExperimentEvent)
+    assert event.event_data.user_attributes is not None
+    assert json.loads(event.event_data.user_attributes) == {
+        "tags": ["a", "b"],
+        "pair": [1, 2.5],
+        "nested": {"ok": [True, None]},
+    }
+
+
+def test_check_metadata_reads_any_mapping() -> None:
+    """Not only a dict: any mapping is read (copied) and split like one."""
+    view = types.MappingProxyType({"n": 1, "_PROTO_repo_name": "x"})
+    assert check_metadata(view, frozenset({"repo_name"})) == ({"repo_name": "x"}, {"n": 1})
+
+
+async def test_ever_new_names_and_keys_are_all_encoded_past_the_caches_bound(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The caches of known names and keys are bounded; past the bound, nothing is mis-sent."""
+    transport = CapturingTransport()
+    count = 4200
+    async with eventlog.open_event_logger(
+        make_config(max_queue_size=count, max_export_batch_size=1000), transport=transport
+    ) as log:
+        for i in range(count):
+            log.log_event(f"name{i}", {f"key{i}": i})
+        await log.flush()
+        stats = log.stats
+    data = [internal(e) for e in transport.events()]
+    assert [d.event_name for d in data] == [f"name{i}" for i in range(count)]
+    assert decode_metadata(data[-1].additional_metadata) == {f"key{count - 1}": count - 1}
+    assert (stats.exported, stats.dropped_invalid) == (count, 0)
+
+
+async def test_a_context_whose_app_cannot_be_encoded_names_the_app_field(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A bad ``app`` (after the other fields encoded fine) is the field the partial event names."""
+    context = eventlog.EventContext(device_id="dev", app={"plan": "\udcff"})
+    transport = CapturingTransport()
+    async with eventlog.open_event_logger(
+        make_config(), transport=transport, context=context
+    ) as log:
+        log.log_event("e")
+        await log.flush()
+    [data] = [internal(e) for e in transport.events()]
+    assert decode_metadata(data.additional_metadata) == {
+        "transform_error": "context not encodable: app: UnicodeEncodeError"
+    }
+
+
+async def test_a_sampled_event_of_a_partial_batch_keeps_its_sample_rate(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """An event kept by sampling, in a batch whose context failed, still says its rate."""
+
+    def broken() -> eventlog.EventContext:
+        raise RuntimeError("no context")
+
+    transport = CapturingTransport()
+    rng = random.Random(1)  # its first draw, 0.13, keeps the event
+    async with eventlog.open_event_logger(
+        make_config(sampling={"e": 0.5}), transport=transport, context=broken, random=rng
+    ) as log:
+        log.log_event("e")
+        await log.flush()
+    [data] = [internal(e) for e in transport.events()]
+    assert data.sample_rate == 0.5
+    assert decode_metadata(data.additional_metadata) == {
+        "transform_error": "context unavailable: RuntimeError"
+    }

@@ -347,3 +347,25 @@ async def test_write_ahead_events_committed_during_a_backoff_are_retried_with_th
     assert sorted(transport.event_names()) == ["first"] * 3 + ["second"] * 3
     assert (stats.exported, stats.spool_events) == (6, 0)
     assert unaccounted(stats) == 0
+
+
+async def test_a_longer_retry_after_from_a_post_already_in_flight_pushes_the_retry_back(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Two POSTs of one outage: the second's Retry-After is no new failure, yet it is honoured."""
+    transport = CapturingTransport(latency=1.0)
+    transport.fail_next(1, status=503)
+    transport.fail_next(1, status=503, retry_after="30")
+    config = make_config(
+        max_export_batch_size=5, max_concurrent_exports=2, base_backoff=1.0, max_backoff=60.0
+    )
+    async with eventlog.open_event_logger(config, transport=transport) as log:
+        for i in range(10):
+            log.log_event("e", {"i": i})
+        await log.flush()  # both POSTs at t=0 fail at t=1: one failure for the backoff
+        assert log.stats.export_failures == 2
+        await trio.sleep(60)
+        stats = log.stats
+    assert transport.attempt_times[:2] == [0.0, 0.0]
+    assert transport.attempt_times[2] == 31.0  # not t=2, the backoff of one failure
+    assert (stats.exported, stats.spool_events) == (10, 0)

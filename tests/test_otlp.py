@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 import eventlog
+from eventlog._otlp import encode_request
 from eventlog.testing import FrozenWallClock
 
 if TYPE_CHECKING:
@@ -224,3 +226,39 @@ async def test_configured_proto_fields_reach_otlp_attributes(
     [(_, _, parsed)] = server.requests
     [record] = parsed.resource_logs[0].scope_logs[0].log_records
     assert attributes(record)["repo_name"] == "eventlog"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"partialSuccess":{"rejectedLogRecords":"many","errorMessage":"?"}}'],
+    ids=["undecodable", "count-not-a-number"],
+)
+async def test_an_unreadable_partial_success_counts_everything_exported(
+    body: bytes, make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A 200 whose body cannot be read as a partial success rejected nothing: all exported."""
+    server = OtlpServer()
+    server.script = [(200, {}, body)]
+    async with eventlog.open_event_logger(
+        make_config(protocol="otlp"), transport=httpx.MockTransport(server)
+    ) as log:
+        for i in range(3):
+            log.log_event(f"e{i}")
+        await log.flush()
+        stats = log.stats
+    assert (stats.exported, stats.dropped_permanent, stats.export_failures) == (3, 0, 0)
+
+
+def test_metadata_that_is_not_an_object_adds_no_attributes() -> None:
+    """An envelope (spooled by another writer) whose metadata decodes to a list is still sent."""
+    metadata = base64.b64encode(b"[1, 2]").decode()
+    payload = (
+        b'{"event_type":"InternalEvent","event_data":{"event_id":"x","event_name":"a",'
+        b'"client_timestamp":"2026-01-01T00:00:00.000Z","additional_metadata":"%b"}}'
+        % metadata.encode()
+    )
+    body = encode_request([payload], service_name="svc", service_version="1", now=EPOCH)
+    parsed = json_format.Parse(body, ExportLogsServiceRequest())
+    [record] = parsed.resource_logs[0].scope_logs[0].log_records
+    assert record.event_name == "a"
+    assert not any(key.startswith("metadata.") for key in attributes(record))

@@ -7,10 +7,12 @@ inline.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
 import zlib
+from collections import deque
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
@@ -18,8 +20,9 @@ import trio
 import trio.testing
 
 from eventlog._records import Record, RecordState
-from eventlog._spool import FileOps
+from eventlog._spool import FileOps, InlineRunner, Spool
 from eventlog._spool._admin import read_events
+from eventlog._spool._files import probe_lock
 from eventlog._spool._format import (
     encode_journal_line,
     encode_record_line,
@@ -34,9 +37,13 @@ from eventlog._spool._format import (
     v1_name,
 )
 from eventlog._spool._takeover import Candidate, _claim, find_candidates
+from eventlog._stats import Counters
 from tests.spool_support import (
     EPOCH,
     CountingOps,
+    Fault,
+    FaultyOps,
+    VirtualClock,
     disk_names,
     live_names,
     make_spool,
@@ -446,3 +453,157 @@ async def test_records_settled_before_their_write_are_not_written(
         assert "write:seg" not in ops.log
         assert (spool.events, spool.size) == (0, 0)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- corners of the log's bookkeeping --------------------------------------------------------
+
+
+async def test_adding_no_records_schedules_nothing(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """An empty add is no write: nothing is scheduled and no log is created."""
+    spool, _ = make_spool(tmp_path)
+    async with running(spool):
+        assert spool.add([]) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_record_keeps_the_time_it_was_first_spooled(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A record spooled before (an earlier run's) keeps its time; a new one gets the clock's."""
+    spool, _ = make_spool(tmp_path)
+    async with running(spool):
+        spool.add([Record(payload("old"), 0, EPOCH - 3600.0), Record(payload("new"))])
+        await spool.written()
+        data = (log_dir(tmp_path) / segment_name(1)).read_bytes()
+        assert [line.spooled_at for line in read_lines(data)[0]] == [EPOCH - 3600.0, EPOCH]
+
+
+async def test_records_spooled_while_the_wall_clock_reads_zero_have_no_time(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A wall clock at the epoch (unset) gives an unknown time: written, never aged out."""
+    spool, counters = make_spool(tmp_path, clock=VirtualClock(epoch=0.0), max_age=10.0)
+    async with running(spool):
+        spool.add(records_named("a"))
+        await spool.written()
+        await trio.sleep(100)
+        spool.enforce_limits()
+        assert live_names(spool) == ["a"]
+        data = (log_dir(tmp_path) / segment_name(1)).read_bytes()
+        assert [line.spooled_at for line in read_lines(data)[0]] == [0.0]
+    assert counters.dropped_spool_limit == 0
+
+
+async def test_an_outages_backlog_is_written_in_slices_once_the_disk_is_back(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """More records than one slice kept in memory reach the disk, in order, after the backoff."""
+    ops = FaultyOps(Fault(at=1, err=errno.ENOSPC))
+    spool, counters = make_spool(tmp_path, ops)
+    names = [f"e{i}" for i in range(1200)]
+    async with running(spool):
+        spool.add(records_named(*names))
+        await spool.written()
+        assert len(spool.unwritten) == 1200
+        await trio.sleep(5)
+        await spool.written()
+        assert spool.unwritten == deque()
+        assert live_names(spool) == names
+    assert disk_names(tmp_path) == names
+    assert counters.dropped_disk_error == 0
+
+
+async def test_closing_twice_is_harmless(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A second close does nothing: what the first left on disk stays, counted once."""
+    spool, counters = make_spool(tmp_path)
+    async with running(spool):
+        spool.add(records_named("a"))
+    await spool.close()
+    assert disk_names(tmp_path) == ["a"]
+    assert counters.dropped_disk_error == 0
+
+
+async def test_a_forked_child_lets_go_of_its_descriptors_without_unlocking(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Forgetting inherited descriptors closes them all and never unlocks the parent's logs."""
+    first, _ = make_spool(tmp_path, run="run1")
+    async with running(first):
+        first.add(records_named("a"))
+    ops = CountingOps()
+    spool, counters = make_spool(tmp_path, ops, run="run2")
+    async with running(spool):
+        await take_over_into(spool, counters, ops)
+        spool.add(records_named("b"))
+        await spool.written()
+        locks = [log_dir(tmp_path, run) / "lock" for run in ("run1", "run2")]
+        assert ops.paths  # the lock files' descriptors and the segment being appended to
+        # The parent's copies of the descriptors: the same open file descriptions.
+        parent = [os.dup(fd) for fd in ops.paths]
+        try:
+            spool.forget_inherited()
+            assert ops.paths == {}
+            assert all(probe_lock(str(lock)) for lock in locks)
+        finally:
+            for fd in parent:
+                os.close(fd)
+        assert not any(probe_lock(str(lock)) for lock in locks)
+
+
+async def test_records_evicted_while_their_page_is_read_are_not_handed_out(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The limits evict a segment whose page a retry is reading: the read brings back nothing."""
+    first, _ = make_spool(tmp_path, run="run1")
+    async with running(first):
+        first.add(records_named("a", "b"))
+    reader = GatedRunner()
+    counters = Counters()
+    spool = Spool(
+        str(tmp_path),
+        "sess",
+        "run2",
+        counters,
+        clock=VirtualClock(),
+        ops=FileOps(),
+        runner=InlineRunner(),
+        reader=reader,
+    )
+    taken: list[Record] = []
+
+    async def retry() -> None:
+        taken.extend(await spool.take_retries(10))
+
+    async with running(spool):
+        await take_over_into(spool, counters)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(retry)
+            await trio.testing.wait_all_tasks_blocked()
+            spool.max_bytes = 1
+            spool.enforce_limits()
+            reader.gate.set()
+        assert taken == []
+        assert (counters.dropped_spool_limit, spool.events) == (2, 0)
+    assert disk_names(tmp_path) == []
+
+
+async def test_a_settled_segment_kept_for_write_ahead_ages_out_without_a_count(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Write-ahead's emptied active segment, once too old, is deleted; nothing counts dropped."""
+    spool, counters = make_spool(tmp_path, keep_active=True, max_age=10.0)
+    async with running(spool):
+        records = records_named("a")
+        assert await spool.commit(records)
+        spool.settle(done=records)
+        await spool.written()
+        assert (log_dir(tmp_path) / segment_name(1)).exists()
+        await trio.sleep(20)
+        spool.enforce_limits()
+        await spool.written()
+        assert not (log_dir(tmp_path) / segment_name(1)).exists()
+    assert counters.dropped_spool_limit == 0

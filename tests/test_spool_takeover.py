@@ -42,7 +42,7 @@ from tests.spool_support import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from tests.conftest import MakeConfig
 
@@ -574,3 +574,88 @@ async def test_a_line_gone_bad_after_the_takeover_read_it_is_counted_once(
         assert (counters.taken_over, counters.spool_corrupt_lines) == (3, 1)
         spool.settle(done=taken)
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_blank_lines_in_earlier_logs_are_neither_events_nor_corrupt(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Empty lines (a hand edit) in a segment or a version 1 file are passed over silently."""
+    first, _ = make_spool(tmp_path, run="run1")
+    async with running(first):
+        first.add(records_named("a", "b"))
+    segment = tmp_path / run_name("sess", "run1") / "00000001.seg"
+    segment.write_bytes(b"\n" + segment.read_bytes().replace(b"\n", b"\n\n", 1))
+    v1_file(tmp_path, "sess", "old").write_bytes(v1_line(payload("c")) + b"  \n")
+    spool, counters = make_spool(tmp_path, run="run2")
+    async with running(spool):
+        await take_over_into(spool, counters)
+        taken = await spool.take_retries(10)
+        taken += await spool.take_retries(10)  # one log at a time
+        assert sorted(names_of(taken)) == ["a", "b", "c"]
+        assert (counters.taken_over, counters.spool_corrupt_lines) == (3, 0)
+        spool.settle(done=taken)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_empty_version_1_file_is_claimed_and_removed(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A version 1 file with no line at all holds nothing: taken over empty, then deleted."""
+    v1_file(tmp_path, "sess", "old").write_bytes(b"")
+    spool, counters = make_spool(tmp_path, run="run2")
+    async with running(spool):
+        await take_over_into(spool, counters)
+        assert (counters.taken_over, counters.spool_corrupt_lines) == (0, 0)
+        assert not spool.has_retries()
+    assert list(tmp_path.iterdir()) == []
+
+
+class VanishingSegment(CountingOps):
+    """Real file operations, except that segment files are found gone when read."""
+
+    def read_chunks(self, path: str, size: int = 1 << 20) -> Iterator[bytes]:
+        if path.endswith(".seg"):
+            raise FileNotFoundError(errno.ENOENT, "removed since the listing", path)
+        return super().read_chunks(path, size)
+
+
+async def test_a_segment_gone_before_it_is_indexed_holds_no_event(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A segment deleted between the listing and the read counts as empty, not as a failure."""
+    first, _ = make_spool(tmp_path, run="run1")
+    async with running(first):
+        first.add(records_named("a"))
+    ops = VanishingSegment()
+    spool, counters = make_spool(tmp_path, ops, run="run2")
+    async with running(spool):
+        await take_over_into(spool, counters, ops)
+        assert (counters.taken_over, counters.spool_corrupt_lines, spool.events) == (0, 0, 0)
+        assert len(spool.logs) == 1  # claimed: a later step removes what is left of it
+
+
+class FailingTempUnlinks(CountingOps):
+    """Real file operations, except that a version 1 rewrite's temp file cannot be deleted."""
+
+    def unlink(self, path: str) -> None:
+        if path.endswith(".tmp"):
+            self._tick("unlink:tmp")
+            raise OSError(errno.EACCES, "injected EACCES in unlink", path)
+        super().unlink(path)
+
+
+async def test_a_temp_file_that_cannot_be_removed_is_left_and_its_lock_let_go(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A leftover temp file whose delete fails stays for a later run: no warning, no leak."""
+    caplog.set_level(logging.DEBUG, logger="eventlog")
+    temp = tmp_path / (v1_file(tmp_path, "s", "dead").name + ".tmp")
+    temp.write_bytes(b"partial")
+    ops = FailingTempUnlinks()
+    spool, counters = make_spool(tmp_path, ops, run="run2")
+    async with running(spool):
+        await take_over_into(spool, counters, ops)
+    assert temp.exists()
+    assert ops.release_leaks() == 0
+    assert warnings(caplog) == []
+    assert any("not removed" in r.getMessage() for r in caplog.records)

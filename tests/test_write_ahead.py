@@ -10,7 +10,7 @@ was on disk at the moment of every POST.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import msgspec
@@ -19,15 +19,19 @@ import trio
 import trio.testing
 
 import eventlog
+from eventlog import _seams
 from eventlog._spool import FileOps
 from eventlog.testing import CapturingTransport, Envelope, InternalEvent
 from tests.helpers import open_logger_with, segment_files, spooled_events
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from eventlog._spool._admin import SpooledEvent
     from tests.conftest import MakeConfig
+
+T = TypeVar("T")
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
 
@@ -719,3 +723,30 @@ async def test_events_logged_during_a_long_drain_are_still_committed_in_their_wi
         await trio.sleep(0.1)
         assert len(transport.events()) < 500
         assert "new" in names_on_disk(spool_dir)
+
+
+class SlowDisk:
+    """Runs the spool's writes inline, each after 0.1 s of virtual time (a slow fsync)."""
+
+    async def __call__(self, function: Callable[[], T], /) -> T:
+        await trio.sleep(0.1)
+        return function()
+
+
+async def test_flush_waits_for_events_being_committed_while_a_post_settles(
+    make_config: MakeConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A POST settling during a slow commit does not end the flush of the events committed."""
+    transport = CapturingTransport(latency=0.05)
+    with _seams.use(runner=SlowDisk()):
+        async with (
+            eventlog.open_event_logger(wa_config(make_config), transport=transport) as log,
+            trio.open_nursery() as nursery,
+        ):
+            log.log_event("a")
+            nursery.start_soon(log.flush)
+            await trio.testing.wait_all_tasks_blocked()
+            log.log_event("b")
+            await log.flush()
+            assert transport.event_names() == ["a", "b"]
+            assert log.stats.exported == 2

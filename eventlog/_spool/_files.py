@@ -209,10 +209,6 @@ class FileOps:
         """``os.stat`` without following a symlink."""
         return os.stat(path, follow_symlinks=False)
 
-    def rename(self, source: str, target: str) -> None:
-        """``os.rename`` (atomic on POSIX)."""
-        os.rename(source, target)
-
     def unlink(self, path: str) -> None:
         """``os.unlink``."""
         os.unlink(path)
