@@ -158,10 +158,15 @@ def test_ctrl_c_during_the_drain_leaves_at_once(make_config: MakeConfig, spool_d
                 seen.append((None, trio.current_time()))
             stats.append(log.stats)
 
+    # trio installs its handler only over Python's default one; a process
+    # started in the background by a shell inherits SIGINT ignored instead.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     except KeyboardInterrupt:  # pragma: no cover -- must not end the pytest session
         pytest.fail("the KeyboardInterrupt escaped past the logger's caller")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     ((exc, when),) = seen
     assert type(exc) is KeyboardInterrupt
     assert when == 0.5  # not 20 (export_timeout), not even 1 (shutdown_timeout)
