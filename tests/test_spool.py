@@ -36,6 +36,7 @@ from eventlog._spool._format import (
     segment_name,
     v1_name,
 )
+from eventlog._spool._segment import PAGE_RECORDS
 from eventlog._spool._takeover import Candidate, _claim, find_candidates
 from eventlog._stats import Counters
 from tests.spool_support import (
@@ -347,6 +348,28 @@ async def test_retries_are_read_back_from_disk_with_their_journalled_attempts(
         taken = await successor.take_retries(3)
         assert (names_of(taken), [r.attempts for r in taken]) == (["a", "b", "c"], [3, 3, 2])
         assert all(r.inherited for r in taken)
+
+
+async def test_a_backlog_is_read_one_page_at_a_time_each_page_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Draining 1,000 records in chunks of 200 reads each of the 4 pages once, not twice."""
+    ops = CountingOps()
+    spool, _ = make_spool(tmp_path, ops)
+    async with running(spool):
+        spool.add(records_named(*(f"e{i}" for i in range(1000))))
+        await spool.written()
+        (segment,) = spool.own.segments
+        assert len(segment.pages) == 4 == -(-1000 // PAGE_RECORDS)
+        drained: list[str] = []
+        while taken := await spool.take_retries(200):
+            drained += names_of(taken)
+            spool.settle(done=taken)
+            # What memory holds beyond the chunks taken: at most the rest of a page.
+            assert len(segment.memory) < PAGE_RECORDS
+        await spool.written()
+    assert drained == [f"e{i}" for i in range(1000)]
+    assert ops.log.count("read_range:seg") == 4
 
 
 async def test_earlier_runs_records_are_retried_first(

@@ -383,6 +383,17 @@ class Spool:
             if page is not None and page not in pages:
                 pages.append(page)
         wanted = set(numbers)
+        # The rest of each page read comes along: the next drain chunk wants
+        # it, and a page read once instead of twice (a chunk rarely ends where
+        # a page does) halves the reader thread's work on a backlog. Memory
+        # holds at most a page more.
+        live, memory, held = segment.live, segment.memory, segment.held
+        for page in pages:
+            wanted.update(
+                n
+                for n in range(page.first, page.last + 1)
+                if n in live and n not in memory and n not in held
+            )
         path, ops = segment.path, self._ops
         failed = dict(segment.failed)
         inherited = segment.log.inherited
