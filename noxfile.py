@@ -35,6 +35,13 @@ def _group(name: str) -> list[str]:
     return list(nox.project.dependency_groups(PYPROJECT, name))
 
 
+def _pytest_under_coverage(session: nox.Session, env: dict[str, str], *args: str) -> None:
+    """pytest with ``args`` (then the session's own) under coverage, into ``env``'s data file."""
+    session.run("coverage", "erase", env=env)
+    session.run("coverage", "run", "-m", "pytest", *args, *session.posargs, env=env)
+    session.run("coverage", "combine", "--quiet", env=env)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The fast suite, in virtual time, with branch coverage: everything not marked integration.
@@ -46,22 +53,9 @@ def tests(session: nox.Session) -> None:
     """
     session.install("-e", ".[collector]", *_group("tests"))
     env = {"COVERAGE_FILE": ".coverage-tests"}
-    session.run("coverage", "erase", env=env)
-    session.run(
-        "coverage",
-        "run",
-        "-m",
-        "pytest",
-        "-m",
-        "not integration",
-        # One worker per CPU: the fast suite is CPU-bound, and in virtual time
-        # it does not care how busy the machine is.
-        "-n",
-        "auto",
-        *session.posargs,
-        env=env,
-    )
-    session.run("coverage", "combine", "--quiet", env=env)
+    # One worker per CPU: the fast suite is CPU-bound, and in virtual time it
+    # does not care how busy the machine is.
+    _pytest_under_coverage(session, env, "-m", "not integration", "-n", "auto")
     # The fast suite alone; the floor of both sessions together is nox -s integration's.
     session.run("coverage", "report", f"--fail-under={FAST_COVERAGE_FLOOR}", env=env)
 
@@ -74,16 +68,14 @@ def integration(session: nox.Session) -> None:
     as a subprocess and a built wheel in a fresh venv; the hypothesis tests run
     again under the ``thorough`` profile. Each test is bounded (pytest-timeout
     dumps every thread's stack and ends the run). Coverage goes to
-    .coverage-integration, reported here without a floor.
+    .coverage-integration, reported here; after ``nox -s tests`` both
+    sessions together must reach ``COVERAGE_FLOOR``.
     """
     session.install("-e", ".[collector]", *_group("integration"))
     env = {"COVERAGE_FILE": ".coverage-integration", "HYPOTHESIS_PROFILE": "thorough"}
-    session.run("coverage", "erase", env=env)
-    session.run(
-        "coverage",
-        "run",
-        "-m",
-        "pytest",
+    _pytest_under_coverage(
+        session,
+        env,
         "-m",
         "integration or hypothesis",
         "--timeout=300",
@@ -92,10 +84,7 @@ def integration(session: nox.Session) -> None:
         # after 60 s would print those of the long ones (the crash loop) too.
         "-o",
         "faulthandler_timeout=0",
-        *session.posargs,
-        env=env,
     )
-    session.run("coverage", "combine", "--quiet", env=env)
     session.run("coverage", "report", env=env)
     if Path(".coverage-tests").exists():
         # After nox -s tests (as in .ci/run): both sessions together.

@@ -27,6 +27,18 @@ def name_of(event: object) -> str:
     return event.event_data.event_name
 
 
+async def spool_an_earlier_run(make_config: MakeConfig, events: int) -> None:
+    """An earlier run whose server refused everything leaves ``events`` "old" events spooled."""
+    async with eventlog.open_event_logger(
+        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=503)
+    ) as earlier:
+        for i in range(events):
+            earlier.log_event("old", {"i": i})
+            if i % 100 == 99:
+                await trio.lowlevel.checkpoint()
+    assert earlier.stats.spool_events == events
+
+
 async def test_ten_batches_queued_go_out_with_no_pause_between_chunks(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -202,12 +214,7 @@ async def test_an_unpaced_drain_holds_every_slot_but_one(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
     """With batch_delay=0 a backlog is replayed max_concurrent_exports - 1 chunks at a time."""
-    async with eventlog.open_event_logger(
-        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=503)
-    ) as earlier:
-        for i in range(100):
-            earlier.log_event("old", {"i": i})
-    assert earlier.stats.spool_events == 100
+    await spool_an_earlier_run(make_config, 100)
 
     transport = CapturingTransport(latency=0.1)
     config = make_config(max_export_batch_size=10, batch_delay=0.0, max_concurrent_exports=4)
@@ -226,11 +233,7 @@ async def test_one_slot_alternates_between_an_unpaced_drain_and_due_live_chunks(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
     """A backlog replayed at batch_delay=0 through one slot does not hold live events back."""
-    async with eventlog.open_event_logger(
-        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=503)
-    ) as earlier:
-        for i in range(100):
-            earlier.log_event("old", {"i": i})
+    await spool_an_earlier_run(make_config, 100)
 
     transport = CapturingTransport(latency=0.1)
     config = make_config(
@@ -253,14 +256,7 @@ async def test_a_drain_and_a_steady_live_load_both_progress(
     make_config: MakeConfig, autojump_clock: trio.testing.MockClock
 ) -> None:
     """An earlier run's 50 chunks drain, paced, while 100 events/s flow without delay."""
-    async with eventlog.open_event_logger(
-        make_config(shutdown_timeout=0.0), transport=CapturingTransport(status_code=503)
-    ) as earlier:
-        for i in range(1000):
-            earlier.log_event("old", {"i": i})
-            if i % 100 == 99:
-                await trio.lowlevel.checkpoint()
-    assert earlier.stats.spool_events == 1000
+    await spool_an_earlier_run(make_config, 1000)
 
     transport = CapturingTransport(latency=0.01)
     config = make_config(

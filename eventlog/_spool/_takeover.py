@@ -116,16 +116,41 @@ def _claim(candidate: Candidate, ops: FileOps) -> int | None:
     return None
 
 
+def _read_journal(ops: FileOps, path: str) -> tuple[bytes, set[int], dict[int, int]]:
+    """A journal's bytes (empty if there is none yet) and what it says (:func:`parse_journal`)."""
+    journal = b""
+    with contextlib.suppress(FileNotFoundError):
+        journal = ops.read(path)
+    done, failed = parse_journal(journal)
+    return journal, done, failed
+
+
+def _file_line(
+    segment: Segment,
+    number: int,
+    offset: int,
+    length: int,
+    spooled_at: float,
+    done: set[int],
+    failed: dict[int, int],
+) -> None:
+    """Index record ``number``'s line; unless its journal settled it, it waits for a retry."""
+    segment.add_line(number, offset, length)
+    if number in done:
+        return
+    segment.live.add(number)
+    segment.stamp(spooled_at)
+    if number in failed:
+        segment.failed[number] = failed[number]
+
+
 def _index_segment(segment: Segment, ops: FileOps, counters: Counters, mtime: float) -> None:
     """Read a version 2 segment and its journal into ``segment`` (no payloads kept).
 
     Streamed a chunk at a time (in a runner's thread): memory holds a chunk,
     and the interpreter's lock is let go between lines.
     """
-    journal = b""
-    with contextlib.suppress(FileNotFoundError):
-        journal = ops.read(segment.journal_path)
-    done, failed = parse_journal(journal)
+    journal, done, failed = _read_journal(ops, segment.journal_path)
     size = 0
     highest = -1
 
@@ -145,15 +170,10 @@ def _index_segment(segment: Segment, ops: FileOps, counters: Counters, mtime: fl
             if line is None:
                 counters.spool_corrupt_lines += 1
                 continue
-            number = line.number
-            highest = max(highest, number)
-            segment.add_line(number, offset, len(raw) + 1)
-            if number in done:
-                continue
-            segment.live.add(number)
-            segment.stamp(line.spooled_at or mtime)
-            if number in failed:
-                segment.failed[number] = failed[number]
+            highest = max(highest, line.number)
+            _file_line(
+                segment, line.number, offset, len(raw) + 1, line.spooled_at or mtime, done, failed
+            )
     except FileNotFoundError:
         pass
     segment.next_number = highest + 1
@@ -168,10 +188,7 @@ def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: f
     Its lines have no number: a line's position in the file is its number,
     the key of the journal this run keeps beside the file.
     """
-    journal = b""
-    with contextlib.suppress(FileNotFoundError):
-        journal = ops.read(path + ".jnl")
-    done, failed = parse_journal(journal)
+    journal, done, failed = _read_journal(ops, path + ".jnl")
     segment: Segment | None = None
     size = 0
 
@@ -196,13 +213,7 @@ def _index_v1(log: RunLog, path: str, ops: FileOps, counters: Counters, mtime: f
         if line is None:
             counters.spool_corrupt_lines += 1
             continue
-        segment.add_line(position, offset, len(raw) + 1)
-        if position in done:
-            continue
-        segment.live.add(position)
-        segment.stamp(line.spooled_at or mtime)
-        if position in failed:
-            segment.failed[position] = failed[position]
+        _file_line(segment, position, offset, len(raw) + 1, line.spooled_at or mtime, done, failed)
     if segment is not None:
         # Lines were counted with their newline: a torn last line has none.
         segment.bytes -= sum(each.bytes for each in log.segments) - size
